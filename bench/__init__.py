@@ -1,0 +1,1 @@
+"""shouyin benchmarks: ``make bench`` (``python -m bench``) prints one table of figures."""
