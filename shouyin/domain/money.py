@@ -19,7 +19,7 @@ FEN_PER_YUAN: Final = 100
 GRAMS_PER_KG: Final = 1000
 BASIS_POINTS: Final = 10_000  # 100% expressed in basis points (1 bp = 0.01%)
 
-_YUAN_TEXT = re.compile(r"^(?P<sign>-?)(?P<yuan>\d+)(?:\.(?P<frac>\d{1,2}))?$")
+_YUAN_TEXT = re.compile(r"^(?P<sign>-?)(?P<yuan>\d+)(?:\.(?P<frac>\d{1,2}))?$", re.ASCII)
 
 
 def round_half_up(numerator: int, denominator: int) -> int:
@@ -75,7 +75,10 @@ class Money:
         Raises:
             InvalidAmount: for anything that is not a plain decimal with at most two decimals.
         """
-        cleaned = text.strip().replace(",", "").lstrip("¥￥").strip()
+        cleaned = text.strip().replace(",", "")
+        # format() writes the sign before the symbol ("-¥12.30"): keep it, drop the symbol.
+        sign = "-" if cleaned.startswith("-") else ""
+        cleaned = sign + cleaned.removeprefix("-").lstrip("¥￥").strip()
         match = _YUAN_TEXT.match(cleaned)
         if match is None:
             raise InvalidAmount(f"not an amount in yuan: {text!r}")

@@ -36,7 +36,7 @@ from sqlalchemy import Connection, Engine, delete
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
-from shouyin.domain.barcodes import normalise_gtin
+from shouyin.domain.barcodes import normalise_gtin, normalise_plu
 from shouyin.domain.errors import DomainError
 from shouyin.domain.money import Money
 from shouyin.domain.product import DEFAULT_CATEGORY, Product, Unit
@@ -119,9 +119,8 @@ def product_from_row(row: dict[str, str]) -> Product:
         raise ValueError("the same barcode is listed twice")
     member_text = (row.get("member_price") or "").strip()
     tax_text = (row.get("tax_rate") or "").strip()
-    plu = (row.get("plu") or "").strip() or None
-    if plu is not None and not plu.isdigit():
-        raise ValueError(f"plu must be digits, got {plu!r}")
+    plu_text = (row.get("plu") or "").strip()
+    plu = normalise_plu(plu_text) if plu_text else None  # scale codes carry it zero-padded
     active_text = (row.get("active") or "").strip().lower()
     if active_text not in _TRUE | _FALSE:
         raise ValueError(f"active must be 1/0 or true/false, got {active_text!r}")

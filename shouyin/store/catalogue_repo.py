@@ -95,7 +95,7 @@ class SqlCatalogue:
         return self._one(_P.plu == plu)
 
     def search(self, prefix: str, limit: int = 20) -> list[Product]:
-        """Products whose name or 助记码 starts with ``prefix`` (case-insensitive), by name."""
+        """Active products whose name or 助记码 starts with ``prefix``, by name then SKU."""
         text = prefix.strip()
         if not text:
             return []
@@ -103,9 +103,10 @@ class SqlCatalogue:
         stmt = (
             select(*_PRODUCT_COLUMNS)
             .where(
-                _P.name.like(pattern, escape="\\") | _P.mnemonic.like(pattern.lower(), escape="\\")
+                _P.active.is_(True),
+                _P.name.like(pattern, escape="\\") | _P.mnemonic.like(pattern.lower(), escape="\\"),
             )
-            .order_by(_P.name)
+            .order_by(_P.name, _P.sku)
             .limit(limit)
         )
         with self._engine.connect() as conn:
