@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -17,12 +17,25 @@ from rich.logging import RichHandler
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
 from shouyin.config import Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from shouyin.domain.reports import Report
+    from shouyin.lane.services import Context
+    from shouyin.store.uow import SqlUnitOfWork
 from shouyin.domain.errors import DomainError
 from shouyin.i18n import t
 
-app = typer.Typer(help="shouyin 收银: supermarket checkout and payment terminals", no_args_is_help=True)
+app = typer.Typer(
+    help="shouyin 收银: supermarket checkout and payment terminals", no_args_is_help=True
+)
 catalog_app = typer.Typer(help="Catalogue: import and demo data", no_args_is_help=True)
+users_app = typer.Typer(help="Staff accounts", no_args_is_help=True)
+report_app = typer.Typer(help="X and Z reports", no_args_is_help=True)
 app.add_typer(catalog_app, name="catalog")
+app.add_typer(users_app, name="users")
+app.add_typer(report_app, name="report")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -35,13 +48,187 @@ def _settings() -> Settings:
     return Settings()
 
 
-def _engine(settings: Settings):  # type: ignore[no-untyped-def]
+def _engine(settings: Settings) -> Engine:
     from shouyin.store.engine import make_engine
     from shouyin.store.migrate import upgrade
 
     engine = make_engine(settings.resolved_database_url())
     upgrade(engine)
     return engine
+
+
+def _uow(engine: Engine) -> SqlUnitOfWork:
+    from shouyin.store.uow import SqlUnitOfWork, make_session_factory
+
+    return SqlUnitOfWork(make_session_factory(engine))
+
+
+def _context(settings: Settings) -> Context:
+    from shouyin.domain.barcodes import Nomenclature
+    from shouyin.lane.services import Context
+
+    nomenclature = (
+        Nomenclature.from_spec(settings.scale_nomenclature)
+        if settings.scale_nomenclature
+        else Nomenclature.default()
+    )
+    return Context(lane_id=settings.lane_id, nomenclature=nomenclature)
+
+
+@app.command()
+def init(
+    admin: Annotated[str, typer.Option(help="admin user name")] = "admin",
+    password: Annotated[
+        str,
+        typer.Option(
+            prompt="管理员密码 / admin password",
+            hide_input=True,
+            confirmation_prompt=True,
+            envvar="SHOUYIN_ADMIN_PASSWORD",
+            help="admin password (at least 8 characters); prompted when not given",
+        ),
+    ] = "",
+) -> None:
+    """Create the database (migrated to the newest schema) and the first admin account."""
+    from shouyin.domain.users import PasswordHasher, Role
+    from shouyin.lane.services import UserExists, create_user
+
+    settings = _settings()
+    engine = _engine(settings)
+    console.print(t("db.ready", url=engine.url.render_as_string(hide_password=True)))
+    try:
+        create_user(
+            _uow(engine),
+            PasswordHasher(),
+            _context(settings),
+            username=admin,
+            display_name="系统管理员",
+            role=Role.ADMIN,
+            password=password,
+        )
+        console.print(t("init.admin_created", username=admin))
+    except UserExists:
+        console.print(t("init.admin_exists", username=admin))
+
+
+@users_app.command("add")
+def users_add(
+    username: Annotated[str, typer.Argument(help="login name")],
+    role: Annotated[str, typer.Option(help="cashier, supervisor or admin")] = "cashier",
+    name: Annotated[str, typer.Option(help="display name (on receipts)")] = "",
+    password: Annotated[
+        str,
+        typer.Option(
+            prompt="密码 / password",
+            hide_input=True,
+            confirmation_prompt=True,
+            envvar="SHOUYIN_USER_PASSWORD",
+            help="password, or a 6-digit PIN for cashiers; prompted when not given",
+        ),
+    ] = "",
+) -> None:
+    """Add a cashier, supervisor or admin account."""
+    from shouyin.domain.users import PasswordHasher, Role
+    from shouyin.lane.services import create_user
+
+    try:
+        role_value = Role(role.lower())
+    except ValueError:
+        raise typer.BadParameter(
+            f"role must be one of {', '.join(r.value for r in Role)}"
+        ) from None
+    settings = _settings()
+    create_user(
+        _uow(_engine(settings)),
+        PasswordHasher(),
+        _context(settings),
+        username=username,
+        display_name=name or username,
+        role=role_value,
+        password=password,
+    )
+    console.print(t("users.added", username=username, role=role_value.value))
+
+
+@users_app.command("list")
+def users_list() -> None:
+    """List accounts with their role and lock state."""
+    from rich.table import Table
+
+    settings = _settings()
+    table = Table("user", "name", "role", "active", "failed logins", "locked until")
+    with _uow(_engine(settings)) as uow:
+        for user in uow.users.list():
+            locked = f"{user.locked_until:%Y-%m-%d %H:%M}" if user.locked_until else ""
+            table.add_row(
+                user.username,
+                user.display_name,
+                user.role.value,
+                "yes" if user.active else "no",
+                str(user.failed_logins),
+                locked,
+            )
+    console.print(table)
+
+
+@users_app.command("unlock")
+def users_unlock(username: Annotated[str, typer.Argument(help="login name")]) -> None:
+    """Clear a locked account's failed-login counter (admin action)."""
+    settings = _settings()
+    with _uow(_engine(settings)) as uow:
+        user = uow.users.get_by_username(username)
+        if user is None:
+            err_console.print(t("users.not_found", username=username))
+            raise typer.Exit(EXIT_USER_ERROR)
+        user.failed_logins = 0
+        user.locked_until = None
+        uow.users.save(user)
+        uow.commit()
+    console.print(t("users.unlocked", username=username))
+
+
+@catalog_app.command("demo")
+def catalog_demo(
+    count: Annotated[int, typer.Option(help="number of demo products")] = 400,
+) -> None:
+    """Load a realistic demo catalogue of Chinese supermarket goods (valid barcodes)."""
+    from shouyin.domain.demo_catalogue import demo_products
+    from shouyin.store.catalog_import import write_products
+
+    engine = _engine(_settings())
+    products = demo_products(count)
+    with engine.begin() as connection:
+        write_products(connection, products)
+    console.print(t("demo.catalogue_loaded", count=len(products)))
+
+
+@report_app.command("x")
+def report_x() -> None:
+    """Print the X report (mid-shift totals) of today's business day."""
+    from shouyin.lane.services import build_x_report
+
+    settings = _settings()
+    engine = _engine(settings)
+    _print_report(build_x_report(_uow(engine), _context(settings)), settings, engine)
+
+
+@report_app.command("z")
+def report_z() -> None:
+    """Close the business day: build, number, store and print the Z report."""
+    from shouyin.lane.services import close_day
+
+    settings = _settings()
+    engine = _engine(settings)
+    _print_report(close_day(_uow(engine), _context(settings)), settings, engine)
+
+
+def _print_report(report: Report, settings: Settings, engine: Engine) -> None:
+    from shouyin.devices.report_layout import render_report
+
+    with _uow(engine) as uow:
+        names = {u.user_id: u.display_name for u in uow.users.list()}
+    lines = render_report(report, settings.store_name, cashier_names=names)
+    console.print("\n".join(lines), markup=False, highlight=False)
 
 
 @app.callback()

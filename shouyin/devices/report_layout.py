@@ -48,15 +48,15 @@ def render_report(
     row("营业净额", money(report.net))
     out.append(rule)
     out.append("按支付方式：")
-    for kind, totals in report.by_tender.items():
-        row(f"  {TENDER_NAMES[kind]}", money(totals.net))
+    for kind, tender in report.by_tender.items():
+        row(f"  {TENDER_NAMES[kind]}", money(tender.net))
     out.append("按品类：")
     for category, amount in report.by_category.items():
         row(f"  {category}", money(amount))
     out.append("按收银员：")
-    for cashier_id, totals in report.by_cashier.items():
+    for cashier_id, cashier in report.by_cashier.items():
         name = cashier_names.get(cashier_id, cashier_id)
-        row(f"  {name} ({totals.sales_count}笔)", money(totals.net))
+        row(f"  {name} ({cashier.sales_count}笔)", money(cashier.net))
     out.append("税额（含税价内）：")
     for rate_bp, tax in report.tax_by_rate.items():
         whole, frac = divmod(rate_bp, 100)

@@ -3,13 +3,33 @@
 Money columns hold integer fen (``BigInteger``), never floats. Every schema change goes through an
 Alembic migration in ``shouyin/store/migrations``; ``tests/store/test_migrations.py`` checks that
 the migrations and these models agree.
+
+Aggregates (sale, return, shift, Z report, user) refer to each other by id only, without foreign
+keys: a lane may hold a return against a sale rung up on another lane, and the store server
+receives each lane's records in whatever order the outbox delivers them. Foreign keys exist only
+from a child table to its own aggregate root (``ON DELETE CASCADE``).
+
+Child tables (lines, tenders, movements) are clustered on their primary key on SQLite
+(``WITHOUT ROWID``): a sale's lines are then one B-tree insert each instead of two, and are read
+back in order with one range scan. PostgreSQL ignores the option.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, MetaData, String
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shouyin.store.types import UTCDateTime
@@ -23,6 +43,15 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
+# Column sizes shared by several tables.
+ID = 64  # user, sale, shift, return ids (UUIDs fit with room to spare)
+LANE = 32
+REF = 64  # terminal references (PaymentRef.MAX_REF_LENGTH)
+REASON = 200
+KIND = 16
+
+_CLUSTERED = {"sqlite_with_rowid": False}
+
 
 class Base(DeclarativeBase):
     """Declarative base with the shared metadata."""
@@ -30,6 +59,7 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
+# -- catalogue -------------------------------------------------------------------------------------
 class ProductRow(Base):
     """A catalogue product. ``price`` is per piece or per kg (``unit == 'kg'``)."""
 
@@ -58,16 +88,265 @@ class BarcodeRow(Base):
     sku: Mapped[str] = mapped_column(ForeignKey("products.sku", ondelete="CASCADE"), index=True)
 
 
+# -- staff -----------------------------------------------------------------------------------------
 class UserRow(Base):
-    """A cashier, supervisor or admin account. Only the argon2 hash of the password is kept."""
+    """A cashier, supervisor or admin account (:class:`shouyin.domain.users.User`).
+
+    Only the argon2 hash of the password is kept.
+    """
 
     __tablename__ = "users"
 
-    username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(ID), primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
     display_name: Mapped[str] = mapped_column(String(100))
-    role: Mapped[str] = mapped_column(String(16))
+    role: Mapped[str] = mapped_column(String(KIND))
     password_hash: Mapped[str] = mapped_column(String(255))
-    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    failed_logins: Mapped[int] = mapped_column(Integer)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    active: Mapped[bool] = mapped_column(Boolean)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+# -- sales -----------------------------------------------------------------------------------------
+class SaleRow(Base):
+    """A sale's header (:class:`shouyin.domain.sale.Sale`).
+
+    ``promotions`` is the JSON snapshot of the promotions the sale is priced with (see
+    :func:`shouyin.domain.promotions.promotion_to_dict`). ``total_due`` is derived, stored only
+    so that the store server can sum sales in SQL; loading ignores it.
+    """
+
+    __tablename__ = "sales"
+
+    sale_id: Mapped[str] = mapped_column(String(ID), primary_key=True)
+    receipt_no: Mapped[str] = mapped_column(String(LANE + 16))
+    lane_id: Mapped[str] = mapped_column(String(LANE))
+    shift_id: Mapped[str] = mapped_column(String(ID), index=True)
+    cashier_id: Mapped[str] = mapped_column(String(ID))
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    state: Mapped[str] = mapped_column(String(KIND))
+    member_id: Mapped[str | None] = mapped_column(String(64))
+    order_discount_kind: Mapped[str | None] = mapped_column(String(KIND))
+    order_discount_value: Mapped[int | None] = mapped_column(BigInteger)
+    order_discount_reason: Mapped[str | None] = mapped_column(String(REASON))
+    promotions: Mapped[str] = mapped_column(Text)
+    total_due: Mapped[int] = mapped_column(BigInteger)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    voided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    voided_by: Mapped[str | None] = mapped_column(String(ID))
+    void_reason: Mapped[str | None] = mapped_column(String(REASON))
+
+    __table_args__ = (
+        # Receipt numbers carry the lane's prefix; unique per lane on the store server too.
+        UniqueConstraint("lane_id", "receipt_no", name="uq_sales_lane_id_receipt_no"),
+        # held(lane_id): the lane's suspended sales.
+        Index("ix_sales_lane_id_state", "lane_id", "state"),
+    )
+
+
+class SaleLineRow(Base):
+    """One line of a sale (:class:`shouyin.domain.sale_lines.SaleLine`), voided ones included."""
+
+    __tablename__ = "sale_lines"
+
+    sale_id: Mapped[str] = mapped_column(
+        ForeignKey("sales.sale_id", ondelete="CASCADE"), primary_key=True
+    )
+    line_no: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    sku: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    category: Mapped[str] = mapped_column(String(64))
+    tax_rate_bp: Mapped[int] = mapped_column(Integer)
+    unit: Mapped[str] = mapped_column(String(8))
+    unit_price: Mapped[int] = mapped_column(BigInteger)
+    quantity: Mapped[int] = mapped_column(Integer)
+    grams: Mapped[int | None] = mapped_column(Integer)
+    fixed_amount: Mapped[int | None] = mapped_column(BigInteger)
+    member_price: Mapped[int | None] = mapped_column(BigInteger)
+    discount_kind: Mapped[str | None] = mapped_column(String(KIND))
+    discount_value: Mapped[int | None] = mapped_column(BigInteger)
+    discount_reason: Mapped[str | None] = mapped_column(String(REASON))
+    voided: Mapped[bool] = mapped_column(Boolean)
+    voided_by: Mapped[str | None] = mapped_column(String(ID))
+    price_override_by: Mapped[str | None] = mapped_column(String(ID))
+
+    __table_args__ = (_CLUSTERED,)
+
+
+class SaleTenderRow(Base):
+    """One tender of a sale (:class:`shouyin.domain.sale_lines.Tender`) with its PaymentRef."""
+
+    __tablename__ = "sale_tenders"
+
+    sale_id: Mapped[str] = mapped_column(
+        ForeignKey("sales.sale_id", ondelete="CASCADE"), primary_key=True
+    )
+    tender_no: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    kind: Mapped[str] = mapped_column(String(KIND))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    voided: Mapped[bool] = mapped_column(Boolean)
+    ecr_ref: Mapped[str | None] = mapped_column(String(REF))
+    rrn: Mapped[str | None] = mapped_column(String(REF))
+    trace: Mapped[str | None] = mapped_column(String(REF))
+    batch: Mapped[str | None] = mapped_column(String(REF))
+    auth_code: Mapped[str | None] = mapped_column(String(REF))
+    masked_pan: Mapped[str | None] = mapped_column(String(32))
+    wallet: Mapped[str | None] = mapped_column(String(REF))
+
+    __table_args__ = (_CLUSTERED,)
+
+
+# -- returns ---------------------------------------------------------------------------------------
+class ReturnRow(Base):
+    """A return against an earlier sale (:class:`shouyin.domain.returns.Return`)."""
+
+    __tablename__ = "returns"
+
+    return_id: Mapped[str] = mapped_column(String(ID), primary_key=True)
+    sale_id: Mapped[str] = mapped_column(String(ID), index=True)
+    lane_id: Mapped[str] = mapped_column(String(LANE))
+    shift_id: Mapped[str] = mapped_column(String(ID), index=True)
+    cashier_id: Mapped[str] = mapped_column(String(ID))
+    approver_id: Mapped[str] = mapped_column(String(ID))
+    reason: Mapped[str] = mapped_column(String(REASON))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ReturnLineRow(Base):
+    """One returned line. ``position`` keeps the return's own order; ``line_no`` is the sale's."""
+
+    __tablename__ = "return_lines"
+
+    return_id: Mapped[str] = mapped_column(
+        ForeignKey("returns.return_id", ondelete="CASCADE"), primary_key=True
+    )
+    position: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    line_no: Mapped[int] = mapped_column(Integer)
+    sku: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    category: Mapped[str] = mapped_column(String(64))
+    tax_rate_bp: Mapped[int] = mapped_column(Integer)
+    quantity: Mapped[int] = mapped_column(Integer)
+    grams: Mapped[int | None] = mapped_column(Integer)
+    amount: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = (_CLUSTERED,)
+
+
+class ReturnTenderRow(Base):
+    """How part of a refund was paid back (:class:`shouyin.domain.returns.RefundTender`)."""
+
+    __tablename__ = "return_tenders"
+
+    return_id: Mapped[str] = mapped_column(
+        ForeignKey("returns.return_id", ondelete="CASCADE"), primary_key=True
+    )
+    position: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    kind: Mapped[str] = mapped_column(String(KIND))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    original_ecr_ref: Mapped[str | None] = mapped_column(String(REF))
+    ecr_ref: Mapped[str | None] = mapped_column(String(REF))
+    rrn: Mapped[str | None] = mapped_column(String(REF))
+    trace: Mapped[str | None] = mapped_column(String(REF))
+    batch: Mapped[str | None] = mapped_column(String(REF))
+    auth_code: Mapped[str | None] = mapped_column(String(REF))
+    masked_pan: Mapped[str | None] = mapped_column(String(32))
+    wallet: Mapped[str | None] = mapped_column(String(REF))
+
+    __table_args__ = (_CLUSTERED,)
+
+
+# -- shifts ----------------------------------------------------------------------------------------
+class ShiftRow(Base):
+    """A cashier's shift on a lane (:class:`shouyin.domain.shift.Shift`)."""
+
+    __tablename__ = "shifts"
+
+    shift_id: Mapped[str] = mapped_column(String(ID), primary_key=True)
+    lane_id: Mapped[str] = mapped_column(String(LANE))
+    cashier_id: Mapped[str] = mapped_column(String(ID))
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    opening_float: Mapped[int] = mapped_column(BigInteger)
+    state: Mapped[str] = mapped_column(String(KIND))
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    counted_cash: Mapped[int | None] = mapped_column(BigInteger)
+
+    __table_args__ = (
+        Index("ix_shifts_lane_id_state", "lane_id", "state"),  # open_for_lane
+        Index("ix_shifts_lane_id_opened_at", "lane_id", "opened_at"),  # list_for_day
+    )
+
+
+class ShiftMovementRow(Base):
+    """One cash movement of a shift, in order (``seq`` from 1)."""
+
+    __tablename__ = "shift_movements"
+
+    shift_id: Mapped[str] = mapped_column(
+        ForeignKey("shifts.shift_id", ondelete="CASCADE"), primary_key=True
+    )
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    kind: Mapped[str] = mapped_column(String(KIND))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    reference: Mapped[str] = mapped_column(String(REASON))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    approver_id: Mapped[str | None] = mapped_column(String(ID))
+
+    __table_args__ = (_CLUSTERED,)
+
+
+class ShiftNoSaleRow(Base):
+    """One no-sale drawer open of a shift, in order (``seq`` from 1)."""
+
+    __tablename__ = "shift_no_sales"
+
+    shift_id: Mapped[str] = mapped_column(
+        ForeignKey("shifts.shift_id", ondelete="CASCADE"), primary_key=True
+    )
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    approver_id: Mapped[str] = mapped_column(String(ID))
+    reason: Mapped[str] = mapped_column(String(REASON))
+
+    __table_args__ = (_CLUSTERED,)
+
+
+# -- end of day ------------------------------------------------------------------------------------
+class ZReportRow(Base):
+    """A Z report as printed: its totals are JSON (money in fen) so it can be reprinted exactly."""
+
+    __tablename__ = "z_reports"
+
+    lane_id: Mapped[str] = mapped_column(String(LANE), primary_key=True)
+    number: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    business_day: Mapped[date] = mapped_column(Date)
+    generated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    totals: Mapped[str] = mapped_column(Text)
+
+
+class ReceiptCounterRow(Base):
+    """The next receipt number of a lane; bumped inside each sale's transaction, so gapless."""
+
+    __tablename__ = "receipt_counters"
+
+    lane_id: Mapped[str] = mapped_column(String(LANE), primary_key=True)
+    next_no: Mapped[int] = mapped_column(BigInteger)
+
+
+class OutboxRow(Base):
+    """A message waiting to be sent to the store server; ``sent_at`` is set once acknowledged.
+
+    The id is the idempotency key: the server ignores a (lane, id) it has already applied.
+    """
+
+    __tablename__ = "outbox"
+
+    # SQLite makes only an INTEGER PRIMARY KEY an auto-incrementing rowid alias.
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    topic: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
