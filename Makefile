@@ -31,7 +31,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 
 fuzz: $(STAMP)
-	SHOUYIN_FUZZ_EXAMPLES=2000000 $(BIN)/pytest -m fuzz -p no:randomly
+	SHOUYIN_FUZZ_EXAMPLES=2000000 $(BIN)/pytest tests/link/test_fuzz.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache build *.egg-info

@@ -9,7 +9,9 @@ bottom up as in DESIGN.md section 4:
   with a replay window, HKDF session keys; :mod:`~shouyin.link.pairing`: SPAKE2 pairing codes;
 * :mod:`~shouyin.link.messages`: typed messages (pydantic) and their compact JSON codec;
 * :mod:`~shouyin.link.session`: :class:`Connection`, the state machine of
-  :mod:`~shouyin.link.states`, emitting :mod:`~shouyin.link.events`;
+  :mod:`~shouyin.link.states`, with :mod:`~shouyin.link.login` (签到 handshake),
+  :mod:`~shouyin.link.pending` (request deadlines) and :mod:`~shouyin.link.config`, emitting
+  :mod:`~shouyin.link.events`;
 * :mod:`~shouyin.link.backoff`: the reconnection delay policy for the I/O adapters.
 
 Errors derive from :class:`LinkError`: :class:`LocalProtocolError` when the caller is at fault,
@@ -18,6 +20,10 @@ Errors derive from :class:`LinkError`: :class:`LocalProtocolError` when the call
 
 from shouyin.link.backoff import (
     Backoff,
+)
+from shouyin.link.config import (
+    PROTOCOL_VERSION,
+    LinkConfig,
 )
 from shouyin.link.errors import (
     Busy,
@@ -143,13 +149,12 @@ from shouyin.link.security import (
     transcript_hash,
 )
 from shouyin.link.session import (
-    PROTOCOL_VERSION,
     Connection,
-    LinkConfig,
 )
 from shouyin.link.states import (
     FINANCIAL,
     MESSAGE_RULES,
+    PLAIN_RULES,
     TRANSITIONS,
     ConnectionState,
     MessageRule,
@@ -201,6 +206,7 @@ __all__ = [
     "NAK",
     "PAIRING_CODE_LIFETIME",
     "PAIRING_MAX_FAILURES",
+    "PLAIN_RULES",
     "PROTOCOL_VERSION",
     "SERIAL_MAX_BODY",
     "STREAM_MAX_BODY",
