@@ -6,6 +6,7 @@ import argparse
 import csv
 import random
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.common import Figure, percentile, time_each
@@ -13,6 +14,7 @@ from shouyin.domain.barcodes import Nomenclature
 from shouyin.domain.catalogue import lookup
 from shouyin.domain.demo_catalogue import synthetic_products
 from shouyin.domain.money import Money
+from shouyin.domain.promotions import MultiBuy, Threshold
 from shouyin.domain.sale import Sale
 from shouyin.store.catalog_import import import_catalogue
 from shouyin.store.catalogue_repo import SqlCatalogue
@@ -22,6 +24,11 @@ from shouyin.store.migrate import upgrade
 SECTION = "catalogue"
 LOOKUPS = 20_000
 CART_SIZE = 30  # a big basket; the cart starts over after this many lines
+# Promotions in force make pricing do real work on every scan.
+BENCH_PROMOTIONS = (
+    MultiBuy("第二件半价", every=2, off_bp=5000),
+    Threshold("满100减20", threshold=Money(10_000), off=Money(2_000)),
+)
 
 
 def write_catalogue_csv(path: Path, count: int) -> list[str]:
@@ -68,15 +75,28 @@ def run(workdir: Path, args: argparse.Namespace) -> list[Figure]:
 
     nomenclature = Nomenclature.default()
     codes = iter(sample)
-    sale = Sale.start(sale_id="bench", lane_id="L01", cashier="bench")
+    now = datetime(2026, 11, 29, 10, 0, tzinfo=UTC)
+
+    def new_sale() -> Sale:
+        return Sale.open(
+            sale_id="bench",
+            receipt_no="L01-000001",
+            lane_id="L01",
+            shift_id="bench",
+            cashier_id="bench",
+            now=now,
+            promotions=BENCH_PROMOTIONS,
+        )
+
+    sale = new_sale()
 
     def scan() -> Money:
         nonlocal sale
         if len(sale.lines) >= CART_SIZE:
-            sale = Sale.start(sale_id="bench", lane_id="L01", cashier="bench")
+            sale = new_sale()
         found = lookup(next(codes), catalogue, nomenclature)
         sale.add_product(found.product)
-        return sale.total
+        return sale.total_due
 
     scan_s = time_each(scan, LOOKUPS)
     engine.dispose()

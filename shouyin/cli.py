@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -89,13 +90,20 @@ def init(
         ),
     ] = "",
 ) -> None:
-    """Create the database (migrated to the newest schema) and the first admin account."""
+    """Create the database, the store CA and server certificate, and the first admin account."""
+    from datetime import UTC, datetime
+
     from shouyin.domain.users import PasswordHasher, Role
     from shouyin.lane.services import UserExists, create_user
+    from shouyin.link.keystore import KeyStore
 
     settings = _settings()
     engine = _engine(settings)
     console.print(t("db.ready", url=engine.url.render_as_string(hide_password=True)))
+    keys = KeyStore(settings.keys_dir).init(
+        settings.store_name, settings.server_names, datetime.now(UTC)
+    )
+    console.print(t("init.ca", fingerprint=keys.ca_fingerprint, path=settings.keys_dir))
     try:
         create_user(
             _uow(engine),
@@ -109,6 +117,25 @@ def init(
         console.print(t("init.admin_created", username=admin))
     except UserExists:
         console.print(t("init.admin_exists", username=admin))
+
+
+@app.command()
+def firewall(
+    output_format: Annotated[
+        str, typer.Option("--format", help="nftables or iptables")
+    ] = "nftables",
+) -> None:
+    """Print host firewall rules matching the configured link/web ports and allowed networks."""
+    from shouyin.link.firewall import render_iptables, render_nftables
+
+    policy = _settings().firewall_policy()
+    if output_format == "nftables":
+        text = render_nftables(policy)
+    elif output_format == "iptables":
+        text = render_iptables(policy)
+    else:
+        raise typer.BadParameter("format must be nftables or iptables")
+    console.print(text, markup=False, highlight=False, soft_wrap=True)
 
 
 @users_app.command("add")
@@ -222,6 +249,44 @@ def report_z() -> None:
     _print_report(close_day(_uow(engine), _context(settings)), settings, engine)
 
 
+@app.command()
+def sell(
+    username: Annotated[str, typer.Option(prompt="收银员 / cashier")],
+    password: Annotated[str, typer.Option(prompt="密码 / password", hide_input=True)],
+) -> None:
+    """Open the interactive lane console: scan, take cash, hold/recall, X report, close shift."""
+    run_console(_settings(), username, password)
+
+
+def run_console(settings: Settings, username: str, password: str) -> None:
+    """Log in, make sure a shift is open, then read commands from standard input."""
+    from shouyin.devices.receipt import ReceiptHeader
+    from shouyin.domain.money import Money
+    from shouyin.domain.users import PasswordHasher
+    from shouyin.lane import services
+    from shouyin.lane.console import LaneConsole
+
+    engine = _engine(settings)
+    ctx = _context(settings)
+    cashier = services.login(_uow(engine), PasswordHasher(), ctx, username, password)
+    with _uow(engine) as uow:
+        has_shift = uow.shifts.open_for_lane(ctx.lane_id) is not None
+    if not has_shift:
+        opening = typer.prompt("开班备用金 / opening float (yuan)", default="500.00")
+        services.open_shift(_uow(engine), ctx, cashier, Money.parse(opening))
+
+    def lines() -> Iterator[str]:
+        while True:
+            try:
+                yield console.input("[bold cyan]扫码> [/]")
+            except EOFError:
+                return
+
+    LaneConsole(
+        lambda: _uow(engine), ctx, cashier, ReceiptHeader(settings.store_name), console
+    ).run(lines())
+
+
 def _print_report(report: Report, settings: Settings, engine: Engine) -> None:
     from shouyin.devices.report_layout import render_report
 
@@ -286,13 +351,13 @@ def main() -> None:
     except DomainError as error:
         err_console.print(t("error", message=error))
         sys.exit(EXIT_USER_ERROR)
-    except Exception as error:  # the click usage errors carry their own exit codes
-        import click
-
-        if isinstance(error, click.ClickException):
-            error.show()
-            sys.exit(error.exit_code)
-        raise
+    except typer.TyperException as error:  # usage errors (bad option, missing argument)
+        show = getattr(error, "show", None)
+        if callable(show):
+            show()
+        else:
+            err_console.print(error.format_message())
+        sys.exit(error.exit_code)
 
 
 if __name__ == "__main__":

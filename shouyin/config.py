@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from shouyin.link.firewall import FirewallPolicy
 
 
 def default_data_dir() -> Path:
@@ -35,6 +39,34 @@ class Settings(BaseSettings):
         default="", description="scale barcode formats, e.g. '20-29:FFWWWWWEEEEEC'; empty = default"
     )
     language: str = Field(default="zh", pattern="^(zh|en)$")
+    # The terminal link and the firewall (DESIGN.md section 4). Loopback only until the admin
+    # adds the store LAN: a fresh install must not listen on the shop network by surprise.
+    listen_addresses: list[str] = Field(default_factory=lambda: ["127.0.0.1", "::1"])
+    link_port: int = Field(default=8583, ge=1, le=65535)
+    web_port: int = Field(default=8080, ge=1, le=65535)
+    allowed_networks: list[str] = Field(default_factory=lambda: ["127.0.0.0/8", "::1/128"])
+    server_names: list[str] = Field(
+        default_factory=lambda: ["localhost", "127.0.0.1", "::1"],
+        description="names and addresses terminals use to reach this server (in its certificate)",
+    )
+
+    @property
+    def keys_dir(self) -> Path:
+        """Where the store CA, the server certificate and paired terminals' certificates live."""
+        return self.data_dir / "keys"
+
+    def firewall_policy(self) -> FirewallPolicy:
+        """The link firewall policy built from these settings."""
+        from shouyin.link.firewall import FirewallPolicy
+
+        return FirewallPolicy.model_validate(
+            {
+                "listen_addresses": self.listen_addresses,
+                "link_port": self.link_port,
+                "web_port": self.web_port,
+                "allowed_networks": self.allowed_networks,
+            }
+        )
 
     def resolved_database_url(self) -> str:
         """Return the database URL, defaulting to ``sqlite:///<data_dir>/shouyin.db``."""

@@ -16,6 +16,10 @@ LANGUAGES: Final = ("zh", "en")
 MESSAGES: Final[dict[str, dict[str, str]]] = {
     "error": {"zh": "错误：{message}", "en": "Error: {message}"},
     "db.ready": {"zh": "数据库已就绪：{url}", "en": "Database ready: {url}"},
+    "init.ca": {
+        "zh": "门店 CA 已就绪（指纹 {fingerprint}），密钥目录 {path}",
+        "en": "Store CA ready (fingerprint {fingerprint}), keys in {path}",
+    },
     "init.admin_created": {
         "zh": "已创建管理员账号 {username}",
         "en": "Admin account {username} created",

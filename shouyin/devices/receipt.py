@@ -18,7 +18,8 @@ from datetime import datetime
 from typing import Final
 
 from shouyin.domain.money import Money
-from shouyin.domain.sale_lines import PaymentRef, TenderKind
+from shouyin.domain.product import Unit
+from shouyin.domain.sale_lines import PaymentRef, SaleLine, TenderKind
 from shouyin.domain.sale_view import SaleView
 
 PAPER_58MM: Final = 32
@@ -81,11 +82,15 @@ class ReceiptHeader:
     footer: str = "谢谢惠顾，欢迎再次光临"
 
 
-def _qty_text(quantity: int, grams: int | None) -> str:
-    if grams is not None:
-        kg, g = divmod(grams, 1000)
-        return f"{kg}.{g:03d}kg"
-    return f"x{quantity}"
+def _line_detail(line: SaleLine) -> str:
+    """Unit price and quantity: ``￥2.50 x2``, ``￥6.80/kg 1.234kg``, or a scale label's price."""
+    if line.unit is Unit.EACH and line.fixed_amount is None:
+        return f"  {money(line.unit_price)} x{line.quantity}"
+    detail = f"  {money(line.unit_price)}/kg"
+    if line.grams is not None:
+        kg, g = divmod(line.grams, 1000)
+        detail += f" {kg}.{g:03d}kg"
+    return detail + (" 称重标签" if line.fixed_amount is not None else "")
 
 
 def render_sale(
@@ -132,8 +137,7 @@ def render_sale(
     for line in sale.active_lines:
         p = priced[line.line_no]
         out.extend(fit(line.name, width))
-        detail = f"  {money(line.unit_price)} {_qty_text(line.quantity, line.grams)}"
-        out.extend(two_columns(detail, money(p.gross), width))
+        out.extend(two_columns(_line_detail(line), money(p.gross), width))
     if sale.applied_promotions:
         out.append(rule)
         for promo in sale.applied_promotions:

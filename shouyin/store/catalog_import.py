@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import Connection, Engine, delete
+from sqlalchemy import Connection, Engine, Executable, delete
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
@@ -40,7 +40,7 @@ from shouyin.domain.barcodes import normalise_gtin, normalise_plu
 from shouyin.domain.errors import DomainError
 from shouyin.domain.money import Money
 from shouyin.domain.product import DEFAULT_CATEGORY, Product, Unit
-from shouyin.store.tables import BarcodeRow, ProductRow
+from shouyin.store.tables import BarcodeRow, ProductRow, table
 
 logger = logging.getLogger(__name__)
 
@@ -165,19 +165,22 @@ def count_data_lines(path: Path) -> int:
 
 
 def _upsert_products(connection: Connection, values: list[dict[str, object]]) -> None:
-    table = ProductRow.__table__
+    products = table(ProductRow)
     dialect = connection.dialect.name
     if dialect == "sqlite":
-        stmt = sqlite.insert(table)
+        lite = sqlite.insert(products)
+        updates = {c: lite.excluded[c] for c in KNOWN_PRODUCT_COLUMNS if c != "sku"}
+        upsert: Executable = lite.on_conflict_do_update(index_elements=["sku"], set_=updates)
     elif dialect == "postgresql":
-        stmt = postgresql.insert(table)  # type: ignore[assignment]
+        pg = postgresql.insert(products)
+        updates = {c: pg.excluded[c] for c in KNOWN_PRODUCT_COLUMNS if c != "sku"}
+        upsert = pg.on_conflict_do_update(index_elements=["sku"], set_=updates)
     else:  # pragma: no cover - we ship SQLite and PostgreSQL only
         raise CatalogueFileError(f"unsupported database {dialect}")
-    updates = {c: stmt.excluded[c] for c in KNOWN_PRODUCT_COLUMNS if c != "sku"}
-    connection.execute(stmt.on_conflict_do_update(index_elements=["sku"], set_=updates), values)
+    connection.execute(upsert, values)
 
 
-KNOWN_PRODUCT_COLUMNS = tuple(c.name for c in ProductRow.__table__.columns)
+KNOWN_PRODUCT_COLUMNS = tuple(c.name for c in table(ProductRow).columns)
 
 
 def write_products(connection: Connection, products: list[Product]) -> None:
@@ -195,7 +198,7 @@ def write_products(connection: Connection, products: list[Product]) -> None:
         connection.execute(delete(BarcodeRow).where(BarcodeRow.sku.in_(skus[start : start + 500])))
     barcode_rows = [{"barcode": code, "sku": p.sku} for p in products for code in p.barcodes]
     if barcode_rows:
-        connection.execute(BarcodeRow.__table__.insert(), barcode_rows)
+        connection.execute(table(BarcodeRow).insert(), barcode_rows)
 
 
 def _describe_conflict(error: IntegrityError) -> str:

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import ColumnElement, Connection, Engine, Row, func, select
+from sqlalchemy import ColumnElement, Connection, Engine, RowMapping, func, select
 
 from shouyin.domain.money import Money
 from shouyin.domain.product import Product, Unit
 from shouyin.store.catalog_import import write_products
-from shouyin.store.tables import BarcodeRow, ProductRow
+from shouyin.store.tables import BarcodeRow, ProductRow, table
 
-_P = ProductRow.__table__.c
-_B = BarcodeRow.__table__.c
+_P = table(ProductRow).c
+_B = table(BarcodeRow).c
 _PRODUCT_COLUMNS = (
     _P.sku,
     _P.name,
@@ -45,8 +45,8 @@ class SqlCatalogue:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
-    def _product(self, row: Row[tuple[object, ...]], barcodes: Sequence[str]) -> Product:
-        m = row._mapping
+    @staticmethod
+    def _product(m: RowMapping, barcodes: Sequence[str]) -> Product:
         member = m["member_price"]
         return Product(
             sku=m["sku"],
@@ -67,7 +67,7 @@ class SqlCatalogue:
             row = conn.execute(select(*_PRODUCT_COLUMNS).where(where)).first()
             if row is None:
                 return None
-            return self._product(row, self._barcodes(conn, row.sku))
+            return self._product(row._mapping, self._barcodes(conn, row.sku))
 
     @staticmethod
     def _barcodes(conn: Connection, sku: str) -> list[str]:
@@ -88,7 +88,7 @@ class SqlCatalogue:
             row = conn.execute(stmt).first()
             if row is None:
                 return None
-            return self._product(row, self._barcodes(conn, row.sku))
+            return self._product(row._mapping, self._barcodes(conn, row.sku))
 
     def by_plu(self, plu: str) -> Product | None:
         """The product with this scale PLU, or None."""
@@ -110,7 +110,10 @@ class SqlCatalogue:
             .limit(limit)
         )
         with self._engine.connect() as conn:
-            return [self._product(row, self._barcodes(conn, row.sku)) for row in conn.execute(stmt)]
+            return [
+                self._product(row._mapping, self._barcodes(conn, row.sku))
+                for row in conn.execute(stmt)
+            ]
 
     def save(self, product: Product) -> None:
         """Insert or replace one product and its barcodes (IntegrityError on a taken barcode)."""

@@ -27,8 +27,10 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -57,6 +59,14 @@ class Base(DeclarativeBase):
     """Declarative base with the shared metadata."""
 
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def table(model: type[Base]) -> Table:
+    """The Core :class:`Table` of a model, typed as such (repositories work on tables)."""
+    result = model.__table__
+    if not isinstance(result, Table):  # pragma: no cover - every model here maps one table
+        raise TypeError(f"{model.__name__} is not mapped to a table")
+    return result
 
 
 # -- catalogue -------------------------------------------------------------------------------------
@@ -140,8 +150,14 @@ class SaleRow(Base):
     __table_args__ = (
         # Receipt numbers carry the lane's prefix; unique per lane on the store server too.
         UniqueConstraint("lane_id", "receipt_no", name="uq_sales_lane_id_receipt_no"),
-        # held(lane_id): the lane's suspended sales.
-        Index("ix_sales_lane_id_state", "lane_id", "state"),
+        # held(lane_id): only suspended sales are indexed, so completing a sale (the checkout's
+        # hot path) writes no entry here. Queries must compare ``state`` with the literal.
+        Index(
+            "ix_sales_held",
+            "lane_id",
+            sqlite_where=text("state = 'held'"),
+            postgresql_where=text("state = 'held'"),
+        ),
     )
 
 

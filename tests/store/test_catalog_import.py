@@ -95,7 +95,9 @@ def test_search_finds_by_name_prefix_and_mnemonic(engine: Engine, tmp_path: Path
         engine,
         write_csv(
             tmp_path,
-            "A1,可口可乐 330ml,3.50,,,,,,,kkkl\nA2,可比克 薯片,5.00,,,,,,,kbk\nA3,雪碧,3.00,,,,,,,xb\n",
+            "A1,可口可乐 330ml,3.50,,,,,,,kkkl\n"
+            "A2,可比克 薯片,5.00,,,,,,,kbk\n"
+            "A3,雪碧,3.00,,,,,,,xb\n",
         ),
     )
     catalogue = SqlCatalogue(engine)

@@ -1,0 +1,325 @@
+"""Lane use cases: accounts, shifts, selling with cash, and X/Z reports.
+
+Each service is a plain function taking a unit of work: it loads aggregates, calls the domain,
+saves and commits once. Nothing is committed when the domain refuses (a typed error propagates
+and the unit of work rolls back), so bad input never leaves half-written data. Time and ids are
+passed in or drawn from :class:`Context`, so tests control both.
+
+Card and QR payments go through the terminal orchestrator (``shouyin.payments``); this module
+takes cash and records tenders that were already approved.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from shouyin.domain.barcodes import Nomenclature
+from shouyin.domain.catalogue import lookup
+from shouyin.domain.errors import AuthError, InvalidCredentials, ShiftError
+from shouyin.domain.money import Money
+from shouyin.domain.promotions import Promotion
+from shouyin.domain.reports import Report, x_report, z_report
+from shouyin.domain.sale import Sale
+from shouyin.domain.sale_lines import SaleLine, TenderKind
+from shouyin.domain.shift import Shift
+from shouyin.domain.users import Approval, PasswordHasher, Role, User, authenticate
+from shouyin.store.uow import AbstractUnitOfWork
+
+STORE_TZ = ZoneInfo("Asia/Shanghai")
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _new_id() -> str:
+    return uuid.uuid4().hex
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """Where and when a service runs: the lane, the clock and the id source (injectable)."""
+
+    lane_id: str
+    nomenclature: Nomenclature = field(default_factory=Nomenclature.default)
+    promotions: tuple[Promotion, ...] = ()
+    clock: Callable[[], datetime] = _utcnow
+    new_id: Callable[[], str] = _new_id
+    tz: ZoneInfo = STORE_TZ
+
+
+class UnknownUser(AuthError):
+    """No account with that user name (only for admin commands; logins say InvalidCredentials)."""
+
+
+class UserExists(AuthError):
+    """An account with that user name already exists."""
+
+
+class UnknownSale(ShiftError):
+    """No sale with that id on this lane."""
+
+
+# -- accounts ---------------------------------------------------------------------------------
+def create_user(
+    uow: AbstractUnitOfWork,
+    hasher: PasswordHasher,
+    ctx: Context,
+    *,
+    username: str,
+    display_name: str,
+    role: Role,
+    password: str,
+) -> User:
+    """Create an account (password rules checked by the domain).
+
+    Raises:
+        UserExists: if the user name is taken.
+        WeakPassword: if the password breaks the rules for the role.
+    """
+    with uow:
+        if uow.users.get_by_username(username) is not None:
+            raise UserExists(f"user {username!r} already exists")
+        user = User.create(
+            user_id=ctx.new_id(),
+            username=username,
+            display_name=display_name,
+            role=role,
+            password=password,
+            hasher=hasher,
+        )
+        uow.users.add(user)
+        uow.commit()
+        return user
+
+
+def login(
+    uow: AbstractUnitOfWork, hasher: PasswordHasher, ctx: Context, username: str, password: str
+) -> User:
+    """Check a password; failures are counted (and may lock the account) even though they raise.
+
+    Raises:
+        InvalidCredentials: wrong user name or password (the message does not say which).
+        AccountLocked: too many failures.
+    """
+    with uow:
+        user = uow.users.get_by_username(username)
+        if user is None:
+            # Spend one hash anyway so that timing does not reveal which user names exist.
+            hasher.hash(password)
+            raise InvalidCredentials("wrong user name or password")
+        try:
+            authenticate(user, password, hasher, ctx.clock())
+        finally:
+            uow.users.save(user)  # the failure counter and lock must persist
+            uow.commit()
+        return user
+
+
+# -- shifts -----------------------------------------------------------------------------------
+def open_shift(uow: AbstractUnitOfWork, ctx: Context, cashier: User, opening_float: Money) -> Shift:
+    """Open the lane's shift for a cashier with the counted float.
+
+    Raises:
+        ShiftError: if the lane already has an open shift.
+    """
+    with uow:
+        current = uow.shifts.open_for_lane(ctx.lane_id)
+        if current is not None:
+            raise ShiftError(f"lane {ctx.lane_id} already has an open shift ({current.shift_id})")
+        shift = Shift.open(
+            shift_id=ctx.new_id(),
+            lane_id=ctx.lane_id,
+            cashier_id=cashier.user_id,
+            opening_float=opening_float,
+            now=ctx.clock(),
+        )
+        uow.shifts.save(shift)
+        uow.commit()
+        return shift
+
+
+def current_shift(uow: AbstractUnitOfWork, ctx: Context) -> Shift:
+    """The lane's open shift.
+
+    Raises:
+        ShiftError: when no shift is open (selling needs one).
+    """
+    shift = uow.shifts.open_for_lane(ctx.lane_id)
+    if shift is None:
+        raise ShiftError(f"lane {ctx.lane_id} has no open shift: open one first")
+    return shift
+
+
+def close_shift(uow: AbstractUnitOfWork, ctx: Context, counted_cash: Money) -> Shift:
+    """Close the lane's shift with the counted cash; the variance is on the returned shift."""
+    with uow:
+        shift = current_shift(uow, ctx)
+        shift.close(counted_cash, ctx.clock())
+        uow.shifts.save(shift)
+        uow.commit()
+        return shift
+
+
+# -- selling ----------------------------------------------------------------------------------
+def start_sale(uow: AbstractUnitOfWork, ctx: Context, cashier: User) -> Sale:
+    """Open a new sale in the current shift, with the next receipt number."""
+    with uow:
+        shift = current_shift(uow, ctx)
+        sale = Sale.open(
+            sale_id=ctx.new_id(),
+            receipt_no=uow.receipts.next(ctx.lane_id),
+            lane_id=ctx.lane_id,
+            shift_id=shift.shift_id,
+            cashier_id=cashier.user_id,
+            now=ctx.clock(),
+            promotions=ctx.promotions,
+        )
+        uow.sales.save(sale)
+        uow.commit()
+        return sale
+
+
+def get_sale(uow: AbstractUnitOfWork, sale_id: str) -> Sale:
+    """Load a sale by id (inside an open unit of work).
+
+    Raises:
+        UnknownSale: if there is none.
+    """
+    sale = uow.sales.get(sale_id)
+    if sale is None:
+        raise UnknownSale(f"no sale {sale_id}")
+    return sale
+
+
+def scan(uow: AbstractUnitOfWork, ctx: Context, sale_id: str, code: str) -> SaleLine:
+    """Add the product behind a scanned code (GTIN or scale barcode) to the sale.
+
+    Raises:
+        InvalidBarcode, UnknownProduct, InactiveProduct: for a bad or unknown code.
+    """
+    with uow:
+        sale = get_sale(uow, sale_id)
+        found = lookup(code, uow.products, ctx.nomenclature)
+        if found.amount is not None:
+            line = sale.add_priced(found.product, found.amount, found.grams)
+        elif found.grams is not None:
+            line = sale.add_weighed(found.product, found.grams)
+        else:
+            line = sale.add_product(found.product)
+        uow.sales.save(sale)
+        uow.commit()
+        return line
+
+
+def _edit_sale(uow: AbstractUnitOfWork, sale_id: str, change: Callable[[Sale], object]) -> Sale:
+    """Load a sale, apply ``change`` (a domain command), save and commit; nothing on error."""
+    with uow:
+        sale = get_sale(uow, sale_id)
+        change(sale)
+        uow.sales.save(sale)
+        uow.commit()
+        return sale
+
+
+def set_quantity(uow: AbstractUnitOfWork, sale_id: str, line_no: int, quantity: int) -> Sale:
+    """Change a line's quantity (pieces only)."""
+    return _edit_sale(uow, sale_id, lambda sale: sale.set_quantity(line_no, quantity))
+
+
+def remove_line(
+    uow: AbstractUnitOfWork, sale_id: str, line_no: int, approval: Approval | None = None
+) -> Sale:
+    """Void one line; it stays on the sale, marked voided, for the audit trail."""
+    return _edit_sale(uow, sale_id, lambda sale: sale.remove_line(line_no, approval))
+
+
+def hold_sale(uow: AbstractUnitOfWork, sale_id: str) -> Sale:
+    """Suspend a sale (挂单) to serve the next customer."""
+    return _edit_sale(uow, sale_id, Sale.hold)
+
+
+def recall_sale(uow: AbstractUnitOfWork, sale_id: str) -> Sale:
+    """Bring back a held sale (取单)."""
+    return _edit_sale(uow, sale_id, Sale.recall)
+
+
+def held_sales(uow: AbstractUnitOfWork, ctx: Context) -> list[Sale]:
+    """The lane's held sales, oldest first."""
+    with uow:
+        return list(uow.sales.held(ctx.lane_id))
+
+
+def pay_cash(uow: AbstractUnitOfWork, ctx: Context, sale_id: str, tendered: Money) -> Sale:
+    """Take cash; when the sale is fully paid it is completed and the shift's cash updated.
+
+    Raises:
+        TenderError: for a zero or negative amount.
+    """
+    with uow:
+        sale = get_sale(uow, sale_id)
+        sale.add_tender(TenderKind.CASH, tendered)
+        if not sale.remaining:
+            _complete(uow, ctx, sale)
+        uow.sales.save(sale)
+        uow.commit()
+        return sale
+
+
+def _complete(uow: AbstractUnitOfWork, ctx: Context, sale: Sale) -> None:
+    sale.complete(ctx.clock())
+    shift = uow.shifts.get(sale.shift_id)
+    if shift is None:  # a sale always has its shift, unless storage was tampered with
+        raise ShiftError(f"sale {sale.sale_id} refers to a missing shift {sale.shift_id}")
+    shift.record_sale(sale)
+    uow.shifts.save(shift)
+    uow.outbox.add("sale.completed", {"sale_id": sale.sale_id, "lane_id": sale.lane_id})
+
+
+# -- reports ----------------------------------------------------------------------------------
+def business_day_bounds(day: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """The UTC start and end of a local business day."""
+    start = datetime.combine(day, time.min, tzinfo=tz)
+    return start.astimezone(UTC), (start + timedelta(days=1)).astimezone(UTC)
+
+
+def _day_shifts(uow: AbstractUnitOfWork, ctx: Context, day: date) -> Sequence[Shift]:
+    start, end = business_day_bounds(day, ctx.tz)
+    return uow.shifts.list_for_day(ctx.lane_id, start, end)
+
+
+def build_x_report(uow: AbstractUnitOfWork, ctx: Context, day: date | None = None) -> Report:
+    """The X report of a business day so far (default: today); reads only."""
+    with uow:
+        now = ctx.clock()
+        shifts = _day_shifts(uow, ctx, day or now.astimezone(ctx.tz).date())
+        ids = [s.shift_id for s in shifts]
+        return x_report(shifts, uow.sales.list_by_shift(ids), uow.returns.list_by_shift(ids), now)
+
+
+def close_day(uow: AbstractUnitOfWork, ctx: Context, day: date | None = None) -> Report:
+    """Build, number and store the Z report of a business day (default: today).
+
+    Raises:
+        ReportError: while a shift is open or a sale unfinished, or with no shift at all.
+    """
+    with uow:
+        now = ctx.clock()
+        business_day = day or now.astimezone(ctx.tz).date()
+        shifts = _day_shifts(uow, ctx, business_day)
+        ids = [s.shift_id for s in shifts]
+        report = z_report(
+            number=uow.z_reports.last_number(ctx.lane_id) + 1,
+            business_day=business_day,
+            shifts=shifts,
+            sales=uow.sales.list_by_shift(ids),
+            returns=uow.returns.list_by_shift(ids),
+            now=now,
+        )
+        uow.z_reports.add(report, ctx.lane_id)
+        uow.commit()
+        return report
