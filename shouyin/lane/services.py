@@ -20,13 +20,22 @@ from zoneinfo import ZoneInfo
 from shouyin.domain.barcodes import Nomenclature
 from shouyin.domain.catalogue import lookup
 from shouyin.domain.errors import AuthError, InvalidCredentials, ShiftError
-from shouyin.domain.money import Money
+from shouyin.domain.money import Money, total
 from shouyin.domain.promotions import Promotion
 from shouyin.domain.reports import Report, x_report, z_report
+from shouyin.domain.returns import RefundTender, Return, ReturnItem
 from shouyin.domain.sale import Sale
 from shouyin.domain.sale_lines import SaleLine, TenderKind
 from shouyin.domain.shift import Shift
-from shouyin.domain.users import Approval, PasswordHasher, Role, User, authenticate
+from shouyin.domain.users import (
+    Action,
+    Approval,
+    PasswordHasher,
+    Role,
+    User,
+    approve,
+    authenticate,
+)
 from shouyin.store.uow import AbstractUnitOfWork
 
 STORE_TZ = ZoneInfo("Asia/Shanghai")
@@ -118,6 +127,36 @@ def login(
             uow.users.save(user)  # the failure counter and lock must persist
             uow.commit()
         return user
+
+
+def supervisor_approval(
+    uow: AbstractUnitOfWork,
+    hasher: PasswordHasher,
+    ctx: Context,
+    *,
+    username: str,
+    password: str,
+    action: Action,
+) -> Approval:
+    """A supervisor types their password at the lane to approve one action.
+
+    Failed attempts count towards the approver's lockout and are committed even though this
+    raises, exactly like a failed login.
+
+    Raises:
+        InvalidCredentials, AccountLocked: for a wrong name or password.
+        PermissionDenied: if the approver's role may not approve ``action`` (every cashier).
+    """
+    with uow:
+        approver = uow.users.get_by_username(username)
+        if approver is None:
+            hasher.hash(password)
+            raise InvalidCredentials("wrong user name or password")
+        try:
+            return approve(approver, password, action, hasher, ctx.clock())
+        finally:
+            uow.users.save(approver)
+            uow.commit()
 
 
 # -- shifts -----------------------------------------------------------------------------------
@@ -278,6 +317,62 @@ def _complete(uow: AbstractUnitOfWork, ctx: Context, sale: Sale) -> None:
     shift.record_sale(sale)
     uow.shifts.save(shift)
     uow.outbox.add("sale.completed", {"sale_id": sale.sale_id, "lane_id": sale.lane_id})
+
+
+def void_sale(
+    uow: AbstractUnitOfWork, ctx: Context, sale_id: str, approval: Approval, reason: str
+) -> Sale:
+    """Void (作废) an unfinished sale with a supervisor's approval; it is kept for the audit trail.
+
+    Raises:
+        TendersOutstanding: while card/QR payments on it are still live (void them first).
+        PermissionDenied: if the approval is not for voiding a sale.
+    """
+    return _edit_sale(uow, sale_id, lambda sale: sale.void(approval, reason, ctx.clock()))
+
+
+def return_for_cash(
+    uow: AbstractUnitOfWork,
+    ctx: Context,
+    cashier: User,
+    *,
+    sale_id: str,
+    items: Sequence[ReturnItem],
+    approval: Approval,
+    reason: str,
+) -> Return:
+    """Take goods back against an earlier sale and refund them in cash from the drawer.
+
+    Card and QR refunds go back to the original payment through the terminal orchestrator.
+
+    Raises:
+        ReturnError: more than was sold (minus earlier returns), or the sale is not completed.
+        ShiftError: no open shift, or not enough cash in the drawer.
+    """
+    with uow:
+        shift = current_shift(uow, ctx)
+        sale = get_sale(uow, sale_id)
+        prior = uow.returns.for_sale(sale_id)
+        refund = total([line.amount for line in Return.refund_for(sale, items, prior)])
+        ret = Return.create(
+            return_id=ctx.new_id(),
+            sale=sale,
+            items=items,
+            tenders=[RefundTender(TenderKind.CASH, refund)],
+            approval=approval,
+            lane_id=ctx.lane_id,
+            shift_id=shift.shift_id,
+            cashier_id=cashier.user_id,
+            reason=reason,
+            now=ctx.clock(),
+            prior_returns=prior,
+        )
+        shift.record_return(ret)
+        uow.returns.add(ret)
+        uow.shifts.save(shift)
+        uow.outbox.add("return.created", {"return_id": ret.return_id, "sale_id": sale_id})
+        uow.commit()
+        return ret
 
 
 # -- reports ----------------------------------------------------------------------------------

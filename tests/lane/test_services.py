@@ -13,7 +13,9 @@ from shouyin.domain.errors import (
     AccountLocked,
     InvalidBarcode,
     InvalidCredentials,
+    PermissionDenied,
     ReportError,
+    ReturnError,
     ShiftError,
     UnknownProduct,
     WeakPassword,
@@ -21,8 +23,9 @@ from shouyin.domain.errors import (
 from shouyin.domain.money import Money
 from shouyin.domain.product import Product, Unit
 from shouyin.domain.promotions import Threshold
+from shouyin.domain.returns import ReturnItem
 from shouyin.domain.sale_states import SaleState
-from shouyin.domain.users import PasswordHasher, Role, User
+from shouyin.domain.users import Action, PasswordHasher, Role, User
 from shouyin.lane import services
 from shouyin.store.fakes import FakeUnitOfWork
 
@@ -222,3 +225,95 @@ def test_x_report_counts_unfinished_sales_as_suspended(
     services.scan(uow, ctx, sale.sale_id, "6901234567892")
     report = services.build_x_report(uow, ctx)
     assert (report.sales_count, report.suspended_count) == (0, 1)
+
+
+@pytest.fixture
+def supervisor(uow: FakeUnitOfWork, ctx: services.Context) -> User:
+    return services.create_user(
+        uow,
+        HASHER,
+        ctx,
+        username="zhang",
+        display_name="张",
+        role=Role.SUPERVISOR,
+        password="super-secret-1",
+    )
+
+
+def _completed_cola_sale(uow: FakeUnitOfWork, ctx: services.Context, cashier: User) -> str:
+    services.open_shift(uow, ctx, cashier, Money(10_000))
+    sale = services.start_sale(uow, ctx, cashier)
+    services.scan(uow, ctx, sale.sale_id, "6901234567892")
+    services.set_quantity(uow, sale.sale_id, 1, 3)
+    services.pay_cash(uow, ctx, sale.sale_id, Money(2000))
+    return sale.sale_id
+
+
+def test_a_cashier_cannot_approve_a_refund(
+    uow: FakeUnitOfWork, ctx: services.Context, cashier: User
+) -> None:
+    with pytest.raises(PermissionDenied):
+        services.supervisor_approval(
+            uow, HASHER, ctx, username="li", password="472913", action=Action.REFUND
+        )
+
+
+def test_cash_return_refunds_the_net_and_takes_cash_from_the_drawer(
+    uow: FakeUnitOfWork, ctx: services.Context, cashier: User, supervisor: User
+) -> None:
+    sale_id = _completed_cola_sale(uow, ctx, cashier)  # 3 x 3.50 = 10.50, 满10减1 -> 9.50
+    approval = services.supervisor_approval(
+        uow, HASHER, ctx, username="zhang", password="super-secret-1", action=Action.REFUND
+    )
+    ret = services.return_for_cash(
+        uow,
+        ctx,
+        cashier,
+        sale_id=sale_id,
+        items=[ReturnItem(1, 1)],
+        approval=approval,
+        reason="坏了",
+    )
+    assert ret.refund_total == Money(316)  # a third of 9.50; units are refunded smallest first
+    with uow:
+        assert services.current_shift(uow, ctx).expected_cash == Money(10_000 + 950 - 316)
+
+
+def test_returning_more_than_was_sold_is_refused_and_nothing_is_stored(
+    uow: FakeUnitOfWork, ctx: services.Context, cashier: User, supervisor: User
+) -> None:
+    sale_id = _completed_cola_sale(uow, ctx, cashier)
+    approval = services.supervisor_approval(
+        uow, HASHER, ctx, username="zhang", password="super-secret-1", action=Action.REFUND
+    )
+    with pytest.raises(ReturnError):
+        services.return_for_cash(
+            uow,
+            ctx,
+            cashier,
+            sale_id=sale_id,
+            items=[ReturnItem(1, 4)],
+            approval=approval,
+            reason="x",
+        )
+    with uow:
+        assert uow.returns.for_sale(sale_id) == []
+
+
+def test_voiding_a_sale_needs_a_void_approval(
+    uow: FakeUnitOfWork, ctx: services.Context, cashier: User, supervisor: User
+) -> None:
+    services.open_shift(uow, ctx, cashier, Money(0))
+    sale = services.start_sale(uow, ctx, cashier)
+    services.scan(uow, ctx, sale.sale_id, "6901234567892")
+    refund_ok = services.supervisor_approval(
+        uow, HASHER, ctx, username="zhang", password="super-secret-1", action=Action.REFUND
+    )
+    with pytest.raises(PermissionDenied):
+        services.void_sale(uow, ctx, sale.sale_id, refund_ok, "顾客不要了")
+    void_ok = services.supervisor_approval(
+        uow, HASHER, ctx, username="zhang", password="super-secret-1", action=Action.VOID_SALE
+    )
+    assert services.void_sale(uow, ctx, sale.sale_id, void_ok, "顾客不要了").state is (
+        SaleState.VOIDED
+    )
