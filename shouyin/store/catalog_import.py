@@ -27,13 +27,13 @@ when it hits a conflict, replayed row by row to find the culprits, so the common
 from __future__ import annotations
 
 import csv
+import functools
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import Connection, Engine, Executable, delete
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, Engine, Index, func, select
 from sqlalchemy.exc import IntegrityError
 
 from shouyin.domain.barcodes import normalise_gtin, normalise_plu
@@ -86,6 +86,7 @@ class ImportReport:
         return len(self.errors)
 
 
+@functools.lru_cache(maxsize=64)  # a catalogue uses a handful of rates a million times
 def parse_tax_rate(text: str) -> int:
     """Parse a VAT rate in percent ("13", "9", "6.5") into basis points, exactly."""
     rate = Money.parse(text.rstrip("%")).fen  # two decimals of a percent = basis points
@@ -164,41 +165,83 @@ def count_data_lines(path: Path) -> int:
     return max(lines - 1, 0)
 
 
-def _upsert_products(connection: Connection, values: list[dict[str, object]]) -> None:
-    products = table(ProductRow)
-    dialect = connection.dialect.name
-    if dialect == "sqlite":
-        lite = sqlite.insert(products)
-        updates = {c: lite.excluded[c] for c in KNOWN_PRODUCT_COLUMNS if c != "sku"}
-        upsert: Executable = lite.on_conflict_do_update(index_elements=["sku"], set_=updates)
-    elif dialect == "postgresql":
-        pg = postgresql.insert(products)
-        updates = {c: pg.excluded[c] for c in KNOWN_PRODUCT_COLUMNS if c != "sku"}
-        upsert = pg.on_conflict_do_update(index_elements=["sku"], set_=updates)
-    else:  # pragma: no cover - we ship SQLite and PostgreSQL only
-        raise CatalogueFileError(f"unsupported database {dialect}")
-    connection.execute(upsert, values)
+PRODUCT_COLUMNS = (
+    "sku",
+    "name",
+    "price",
+    "unit",
+    "plu",
+    "category",
+    "tax_rate_bp",
+    "member_price",
+    "mnemonic",
+    "active",
+)
 
 
-KNOWN_PRODUCT_COLUMNS = tuple(c.name for c in table(ProductRow).columns)
+def _statements(connection: Connection) -> tuple[str, str, str]:
+    """Upsert, barcode delete and barcode insert in the driver's own parameter style.
+
+    Bulk import goes straight to the DB-API ``executemany`` with tuples: SQLAlchemy's
+    per-row parameter processing was half the cost of importing a million products. The
+    ``ON CONFLICT ... DO UPDATE SET col = excluded.col`` upsert is the same on SQLite and
+    PostgreSQL.
+    """
+    mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+    columns = ", ".join(PRODUCT_COLUMNS)
+    marks = ", ".join([mark] * len(PRODUCT_COLUMNS))
+    updates = ", ".join(f"{c} = excluded.{c}" for c in PRODUCT_COLUMNS[1:])
+    # Built only from the constant column names and the driver's placeholder; values are bound.
+    return (
+        f"INSERT INTO products ({columns}) VALUES ({marks}) "  # noqa: S608
+        f"ON CONFLICT (sku) DO UPDATE SET {updates}",
+        f"DELETE FROM product_barcodes WHERE sku = {mark}",  # noqa: S608
+        f"INSERT INTO product_barcodes (barcode, sku) VALUES ({mark}, {mark})",  # noqa: S608
+    )
 
 
-def write_products(connection: Connection, products: list[Product]) -> None:
-    """Upsert products and replace their barcodes. Raises IntegrityError on a conflict.
+def _row(p: Product) -> tuple[object, ...]:
+    member = None if p.member_price is None else p.member_price.fen
+    return (
+        p.sku,
+        p.name,
+        p.price.fen,
+        p.unit.value,
+        p.plu,
+        p.category,
+        p.tax_rate_bp,
+        member,
+        p.mnemonic,
+        p.active,
+    )
+
+
+def write_products(
+    connection: Connection,
+    products: list[Product],
+    *,
+    replace_barcodes_of: Collection[str] | None = None,
+) -> None:
+    """Upsert products and their barcodes. Raises IntegrityError on a conflict.
 
     Args:
         connection: a connection inside a transaction.
         products: validated products with distinct SKUs.
+        replace_barcodes_of: SKUs whose stored barcodes are deleted first; ``None`` (default)
+            means every product's. A fresh import passes only SKUs it has already written.
     """
     if not products:
         return
-    _upsert_products(connection, [product_values(p) for p in products])
-    skus = [p.sku for p in products]
-    for start in range(0, len(skus), 500):
-        connection.execute(delete(BarcodeRow).where(BarcodeRow.sku.in_(skus[start : start + 500])))
-    barcode_rows = [{"barcode": code, "sku": p.sku} for p in products for code in p.barcodes]
-    if barcode_rows:
-        connection.execute(table(BarcodeRow).insert(), barcode_rows)
+    upsert, delete_codes, insert_code = _statements(connection)
+    connection.exec_driver_sql(upsert, [_row(p) for p in products])
+    if replace_barcodes_of is None:
+        replace_barcodes_of = [p.sku for p in products]
+    stale = [(sku,) for sku in replace_barcodes_of]
+    if stale:
+        connection.exec_driver_sql(delete_codes, stale)
+    codes = [(code, p.sku) for p in products for code in p.barcodes]
+    if codes:
+        connection.exec_driver_sql(insert_code, codes)
 
 
 def _describe_conflict(error: IntegrityError) -> str:
@@ -210,23 +253,71 @@ def _describe_conflict(error: IntegrityError) -> str:
     return "conflicts with an existing product"
 
 
-def _write_batch(
-    connection: Connection, batch: list[tuple[int, Product]], report: ImportReport
-) -> None:
-    try:
-        with connection.begin_nested():
-            write_products(connection, [p for _, p in batch])
-        report.imported += len(batch)
-        return
-    except IntegrityError:
-        logger.debug("batch conflict; replaying %d rows one by one", len(batch))
-    for line, product in batch:
+class _BatchWriter:
+    """Writes validated rows in batches, replaying a failed batch row by row.
+
+    On a fresh import (no product in the table when it started) old barcodes need deleting only
+    for SKUs this import already wrote, which are remembered; otherwise every SKU's are.
+    """
+
+    def __init__(self, connection: Connection, report: ImportReport) -> None:
+        self._connection = connection
+        self._report = report
+        count = connection.execute(select(func.count()).select_from(ProductRow)).scalar_one()
+        self._written: set[str] | None = set() if count == 0 else None
+        self.batch: list[tuple[int, Product]] = []
+        self._skus: set[str] = set()
+
+    @property
+    def fresh(self) -> bool:
+        """True when the catalogue was empty as this import began."""
+        return self._written is not None
+
+    def add(self, line: int, product: Product) -> None:
+        if product.sku in self._skus:
+            self.flush()  # a SKU twice in one upsert statement would be ambiguous
+        self.batch.append((line, product))
+        self._skus.add(product.sku)
+
+    def _stale(self, products: list[Product]) -> list[str] | None:
+        if self._written is None:
+            return None
+        return [p.sku for p in products if p.sku in self._written]
+
+    def flush(self) -> None:
+        batch, self.batch, self._skus = self.batch, [], set()
+        products = [p for _, p in batch]
         try:
-            with connection.begin_nested():
-                write_products(connection, [product])
-            report.imported += 1
-        except IntegrityError as error:
-            report.errors.append(RowError(line, _describe_conflict(error)))
+            with self._connection.begin_nested():
+                write_products(
+                    self._connection, products, replace_barcodes_of=self._stale(products)
+                )
+            self._report.imported += len(batch)
+            self._remember(products)
+            return
+        except IntegrityError:
+            logger.debug("batch conflict; replaying %d rows one by one", len(batch))
+        for line, product in batch:
+            try:
+                with self._connection.begin_nested():
+                    write_products(self._connection, [product])
+                self._report.imported += 1
+                self._remember([product])
+            except IntegrityError as error:
+                self._report.errors.append(RowError(line, _describe_conflict(error)))
+
+    def _remember(self, products: list[Product]) -> None:
+        if self._written is not None:
+            self._written.update(p.sku for p in products)
+
+
+def _secondary_indexes() -> list[Index]:
+    return [
+        index
+        for model in (ProductRow, BarcodeRow)
+        for index in sorted(table(model).indexes, key=lambda i: str(i.name))
+        if not index.unique
+    ]
 
 
 def read_rows(handle: Iterable[str]) -> Iterator[tuple[int, dict[str, str]]]:
@@ -274,33 +365,32 @@ def import_catalogue(
     except OSError as error:
         raise CatalogueFileError(f"cannot open {path}: {error.strerror}") from error
     with handle, engine.begin() as connection:
-        batch: list[tuple[int, Product]] = []
-        seen_in_batch: set[str] = set()
+        writer = _BatchWriter(connection, report)
+        # Loading into an empty catalogue: build the lookup-only indexes once at the end (a
+        # sort) instead of updating them row by row; unique ones stay to catch conflicts.
+        deferred = _secondary_indexes() if writer.fresh else []
+        for index in deferred:
+            index.drop(connection)
         rows_read = 0
         try:
             for line, row in read_rows(handle):
                 rows_read += 1
                 try:
-                    product = product_from_row(row)
+                    writer.add(line, product_from_row(row))
                 except ValueError as error:
                     report.errors.append(RowError(line, str(error)))
                     continue
-                if product.sku in seen_in_batch:
-                    # A repeated SKU inside one batch would make the upsert ambiguous.
-                    _write_batch(connection, batch, report)
-                    batch, seen_in_batch = [], set()
-                batch.append((line, product))
-                seen_in_batch.add(product.sku)
-                if len(batch) >= batch_size:
-                    _write_batch(connection, batch, report)
-                    batch, seen_in_batch = [], set()
+                if len(writer.batch) >= batch_size:
+                    writer.flush()
                     if on_progress is not None:
                         on_progress(rows_read)
         except UnicodeDecodeError as error:
             raise CatalogueFileError(f"{path} is not UTF-8 text: {error.reason}") from error
         except csv.Error as error:
             raise CatalogueFileError(f"{path} is not valid CSV: {error}") from error
-        _write_batch(connection, batch, report)
+        writer.flush()
+        for index in deferred:
+            index.create(connection)
         if on_progress is not None:
             on_progress(rows_read)
     logger.info("catalogue import: %d imported, %d rejected", report.imported, report.rejected)

@@ -104,3 +104,32 @@ def test_search_finds_by_name_prefix_and_mnemonic(engine: Engine, tmp_path: Path
     assert {p.sku for p in catalogue.search("可")} == {"A1", "A2"}
     assert [p.sku for p in catalogue.search("KKK")] == ["A1"]
     assert catalogue.search("50%") == []
+
+
+def test_a_sku_repeated_in_a_later_batch_keeps_only_its_last_barcodes(
+    engine: Engine, tmp_path: Path
+) -> None:
+    path = write_csv(
+        tmp_path,
+        "A1,可乐,3.00,6901234567892,,,,,,\nB1,雪碧,3.00,,,,,,,\nA1,可乐,3.20,96385074,,,,,,\n",
+    )
+    report = import_catalogue(engine, path, batch_size=1)
+    assert (report.imported, report.errors) == (3, [])
+    catalogue = SqlCatalogue(engine)
+    product = catalogue.by_sku("A1")
+    assert product is not None
+    assert (product.price, product.barcodes) == (Money(320), ("96385074",))
+    assert catalogue.by_barcode("6901234567892") is None
+
+
+def test_a_fresh_import_leaves_every_lookup_index_in_place(engine: Engine, tmp_path: Path) -> None:
+    from sqlalchemy import inspect
+
+    before = {t: {i["name"] for i in inspect(engine).get_indexes(t)} for t in TABLES}
+    import_catalogue(engine, write_csv(tmp_path, "A1,可乐,3.00,6901234567892,,,,,,kl\n"))
+    after = {t: {i["name"] for i in inspect(engine).get_indexes(t)} for t in TABLES}
+    assert after == before
+    assert "ix_products_name" in after["products"]
+
+
+TABLES = ("products", "product_barcodes")
