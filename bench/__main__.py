@@ -11,12 +11,13 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from bench import catalogue, durable
+from bench import catalogue, durable, link
 from bench.common import Figure
 
 SECTIONS: dict[str, Callable[[Path, argparse.Namespace], list[Figure]]] = {
     "catalogue": catalogue.run,
     "durable": durable.run,
+    "link": link.run,
 }
 
 
@@ -26,6 +27,7 @@ def main() -> None:
     parser.add_argument("--skus", type=int, default=1_000_000, help="catalogue size")
     parser.add_argument("--only", choices=sorted(SECTIONS), action="append")
     parser.add_argument("--workdir", type=Path, help="keep files here instead of a temp dir")
+    parser.add_argument("--link-round-trips", type=int, default=3000, help="TLS round trips")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     console = Console()

@@ -38,6 +38,15 @@ app.add_typer(catalog_app, name="catalog")
 app.add_typer(users_app, name="users")
 app.add_typer(report_app, name="report")
 
+
+def _mount_link() -> None:
+    from shouyin.link.cli import link_app
+
+    app.add_typer(link_app, name="link", help="Terminal link: decode captures for debugging")
+
+
+_mount_link()
+
 console = Console()
 err_console = Console(stderr=True)
 
