@@ -124,7 +124,7 @@ class TendersOutstanding(SaleStateError):
         self.ecr_refs = ecr_refs
 
 
-class CardDataError(TenderError):
+class CardDataError(DomainError, ValueError):
     """Card data breaks PCI rules (a full PAN, or a masked PAN that is not first 6 + last 4).
 
     The offending value is deliberately not part of the message: it may be a card number.

@@ -43,8 +43,10 @@ from typing import Final
 import argon2
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from shouyin.domain.carddata import contains_card_data
 from shouyin.domain.errors import (
     AccountLocked,
+    CardDataError,
     InvalidCredentials,
     PermissionDenied,
     WeakPassword,
@@ -248,7 +250,10 @@ class User:
 
         Raises:
             WeakPassword: if the password breaks the rules.
+            CardDataError: if the name holds a card number (it would be stored and logged).
         """
+        if contains_card_data(username) or contains_card_data(display_name):
+            raise CardDataError("a user name must not be a card number")
         check_password_rules(role, password)
         return cls(user_id, username, display_name, role, hasher.hash(password))
 

@@ -18,6 +18,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from shouyin.domain.barcodes import Nomenclature
+from shouyin.domain.carddata import scrub
 from shouyin.domain.catalogue import lookup
 from shouyin.domain.errors import AuthError, InvalidCredentials, ShiftError
 from shouyin.domain.money import Money, total
@@ -328,6 +329,7 @@ def void_sale(
         TendersOutstanding: while card/QR payments on it are still live (void them first).
         PermissionDenied: if the approval is not for voiding a sale.
     """
+    reason = scrub(reason)  # free text is stored and printed: never a card number
     return _edit_sale(uow, sale_id, lambda sale: sale.void(approval, reason, ctx.clock()))
 
 
@@ -363,7 +365,7 @@ def return_for_cash(
             lane_id=ctx.lane_id,
             shift_id=shift.shift_id,
             cashier_id=cashier.user_id,
-            reason=reason,
+            reason=scrub(reason),
             now=ctx.clock(),
             prior_returns=prior,
         )
