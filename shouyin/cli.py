@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from shouyin.store.uow import SqlUnitOfWork
 from shouyin.domain.errors import DomainError
 from shouyin.i18n import t
+from shouyin.logs import install_scrubber
 
 app = typer.Typer(
     help="shouyin 收银: supermarket checkout and payment terminals", no_args_is_help=True
@@ -39,13 +40,15 @@ app.add_typer(users_app, name="users")
 app.add_typer(report_app, name="report")
 
 
-def _mount_link() -> None:
+def _mount_subcommands() -> None:
+    from shouyin.acquirer.cli import acquirer_app
     from shouyin.link.cli import link_app
 
     app.add_typer(link_app, name="link", help="Terminal link: decode captures for debugging")
+    app.add_typer(acquirer_app, name="acquirer", help="Acquirer host simulator (ISO 8583)")
 
 
-_mount_link()
+_mount_subcommands()
 
 console = Console()
 err_console = Console(stderr=True)
@@ -314,6 +317,7 @@ def _root(
         format="%(message)s",
         handlers=[RichHandler(console=err_console, show_path=False)],
     )
+    install_scrubber()  # no card number reaches a log, whichever module logs it
 
 
 @catalog_app.command("import")
