@@ -43,9 +43,11 @@ app.add_typer(report_app, name="report")
 def _mount_subcommands() -> None:
     from shouyin.acquirer.cli import acquirer_app
     from shouyin.link.cli import link_app
+    from shouyin.terminal.cli import terminal_app
 
     app.add_typer(link_app, name="link", help="Terminal link: decode captures for debugging")
     app.add_typer(acquirer_app, name="acquirer", help="Acquirer host simulator (ISO 8583)")
+    app.add_typer(terminal_app, name="terminal", help="Payment terminal simulator (电签POS)")
 
 
 _mount_subcommands()
