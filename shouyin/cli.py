@@ -42,12 +42,14 @@ app.add_typer(report_app, name="report")
 
 def _mount_subcommands() -> None:
     from shouyin.acquirer.cli import acquirer_app
+    from shouyin.fleet.cli import fleet_app
     from shouyin.link.cli import link_app
     from shouyin.terminal.cli import terminal_app
 
     app.add_typer(link_app, name="link", help="Terminal link: decode captures for debugging")
     app.add_typer(acquirer_app, name="acquirer", help="Acquirer host simulator (ISO 8583)")
     app.add_typer(terminal_app, name="terminal", help="Payment terminal simulator (电签POS)")
+    app.add_typer(fleet_app, name="fleet", help="Terminals: register, pair, revoke (终端管理)")
 
 
 _mount_subcommands()
@@ -354,6 +356,17 @@ def catalog_import(
         raise typer.Exit(EXIT_USER_ERROR)
 
 
+def _library_error_message(error: Exception) -> str | None:
+    """The user's message for a typed error of the link, fleet or acquirer; None for a bug."""
+    from shouyin.acquirer.errors import AcquirerError
+    from shouyin.fleet.cli import fleet_error_message
+
+    message = fleet_error_message(error)  # fleet and link errors, most specific first
+    if message is None and isinstance(error, AcquirerError):
+        message = str(error)
+    return message
+
+
 def main() -> None:
     """Entry point: run the app, turning typed errors into a message and an exit code."""
     try:
@@ -365,6 +378,12 @@ def main() -> None:
         sys.exit(130)
     except DomainError as error:
         err_console.print(t("error", message=error))
+        sys.exit(EXIT_USER_ERROR)
+    except Exception as error:
+        message = _library_error_message(error)
+        if message is None:
+            raise
+        err_console.print(t("error", message=message), soft_wrap=True)
         sys.exit(EXIT_USER_ERROR)
     except typer.TyperException as error:  # usage errors (bad option, missing argument)
         show = getattr(error, "show", None)

@@ -366,3 +366,29 @@ class OutboxRow(Base):
     payload: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+
+
+# -- payment terminals -----------------------------------------------------------------------------
+class TerminalRow(Base):
+    """A registered payment terminal (:class:`shouyin.fleet.registry.Terminal`).
+
+    No key material is kept here: the long-term link key is encrypted in the key store directory
+    (:mod:`shouyin.fleet.keys`) and the certificate lives in the key store; this row records only
+    which certificate (serial, expiry) and which key (its public ``key_id``) are current.
+    """
+
+    __tablename__ = "terminals"
+
+    terminal_id: Mapped[str] = mapped_column(String(8), primary_key=True)  # the 终端号
+    lane_id: Mapped[str] = mapped_column(String(LANE), index=True)
+    display_name: Mapped[str] = mapped_column(String(100))
+    link_url: Mapped[str | None] = mapped_column(String(255))
+    state: Mapped[str] = mapped_column(String(KIND))
+    registered_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    paired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    key_id: Mapped[str | None] = mapped_column(String(16))
+    certificate_serial: Mapped[str | None] = mapped_column(String(40))
+    certificate_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    firmware_version: Mapped[str | None] = mapped_column(String(64))
+    last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

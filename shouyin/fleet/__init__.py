@@ -1,0 +1,115 @@
+"""shouyin.fleet: the cashier system's payment terminals (电签POS), and the trust it gives them.
+
+* :mod:`~shouyin.fleet.registry`: the terminal records (终端号, lane, name, serial URL, state
+  registered / paired / revoked, certificate serial and expiry) and their services;
+* :mod:`~shouyin.fleet.keys`: paired terminals' long-term link keys, sealed at rest
+  (:class:`TerminalKeyRing`, the ``keys`` lookup of :class:`~shouyin.link.aio.LinkServer`);
+* :mod:`~shouyin.fleet.pairing`: pairing, re-pairing and revoking (DESIGN.md section 4,
+  "Pairing and trust");
+* :mod:`~shouyin.fleet.cli`: ``shouyin fleet add | list | pair | revoke``.
+
+Storage is :class:`shouyin.store.terminal_repo.SqlTerminalUnitOfWork`. Errors derive from
+:class:`FleetError`.
+"""
+
+from shouyin.fleet.keys import (
+    KEK_FILE,
+    KEY_DIRECTORY,
+    PASSPHRASE_ENV,
+    CorruptKeyFile,
+    KeyRingError,
+    PassphraseMismatch,
+    TerminalKeyRing,
+    UnsafeKeyFile,
+    WrongPassphrase,
+    passphrase_from_env,
+)
+from shouyin.fleet.pairing import (
+    DEFAULT_PAIRING_TIMEOUT,
+    ListenFailed,
+    PairingFailure,
+    PairingInvitation,
+    PairingNotCompleted,
+    PairingResult,
+    PairingSession,
+    RevocationResult,
+    StoreNotInitialised,
+    WrongLane,
+    build_link_server,
+    ecr_capabilities,
+    ecr_identity,
+    listen_urls,
+    pair_terminal_interactively,
+    qr_address,
+    revoke,
+)
+from shouyin.fleet.registry import (
+    MAX_NAME_LENGTH,
+    TERMINAL_ID_LENGTH,
+    TRANSITIONS,
+    FleetError,
+    InvalidTerminal,
+    InvalidTransition,
+    Terminal,
+    TerminalAction,
+    TerminalExists,
+    TerminalRepository,
+    TerminalState,
+    TerminalUnitOfWork,
+    UnknownTerminal,
+    get_terminal,
+    list_terminals,
+    normalise_link_url,
+    register_terminal,
+    validate_lane_id,
+    validate_terminal_id,
+)
+
+__all__ = [
+    "DEFAULT_PAIRING_TIMEOUT",
+    "KEK_FILE",
+    "KEY_DIRECTORY",
+    "MAX_NAME_LENGTH",
+    "PASSPHRASE_ENV",
+    "TERMINAL_ID_LENGTH",
+    "TRANSITIONS",
+    "CorruptKeyFile",
+    "FleetError",
+    "InvalidTerminal",
+    "InvalidTransition",
+    "KeyRingError",
+    "ListenFailed",
+    "PairingFailure",
+    "PairingInvitation",
+    "PairingNotCompleted",
+    "PairingResult",
+    "PairingSession",
+    "PassphraseMismatch",
+    "RevocationResult",
+    "StoreNotInitialised",
+    "Terminal",
+    "TerminalAction",
+    "TerminalExists",
+    "TerminalKeyRing",
+    "TerminalRepository",
+    "TerminalState",
+    "TerminalUnitOfWork",
+    "UnknownTerminal",
+    "UnsafeKeyFile",
+    "WrongLane",
+    "WrongPassphrase",
+    "build_link_server",
+    "ecr_capabilities",
+    "ecr_identity",
+    "get_terminal",
+    "list_terminals",
+    "listen_urls",
+    "normalise_link_url",
+    "pair_terminal_interactively",
+    "passphrase_from_env",
+    "qr_address",
+    "register_terminal",
+    "revoke",
+    "validate_lane_id",
+    "validate_terminal_id",
+]
