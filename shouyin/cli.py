@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from shouyin.store.uow import SqlUnitOfWork
 from shouyin.domain.errors import DomainError
 from shouyin.i18n import t
-from shouyin.logs import install_scrubber
+from shouyin.logs import configure_logging
 
 app = typer.Typer(
     help="shouyin 收银: supermarket checkout and payment terminals", no_args_is_help=True
@@ -316,12 +316,12 @@ def _print_report(report: Report, settings: Settings, engine: Engine) -> None:
 def _root(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="debug logging")] = False,
 ) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.WARNING,
-        format="%(message)s",
+    # The scrubber goes on the handler: no card number reaches a log, whichever module logs it.
+    configure_logging(
+        logging.DEBUG if verbose else logging.WARNING,
+        fmt="%(message)s",
         handlers=[RichHandler(console=err_console, show_path=False)],
     )
-    install_scrubber()  # no card number reaches a log, whichever module logs it
 
 
 @catalog_app.command("import")

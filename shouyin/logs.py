@@ -12,7 +12,7 @@ import logging
 
 from shouyin.domain.carddata import scrub
 
-__all__ = ["PanScrubber", "install_scrubber"]
+__all__ = ["PanScrubber", "configure_logging", "install_scrubber"]
 
 
 class PanScrubber(logging.Filter):
@@ -43,3 +43,25 @@ def install_scrubber(logger: logging.Logger | None = None) -> None:
     for handler in target.handlers:
         if not any(isinstance(f, PanScrubber) for f in handler.filters):
             handler.addFilter(PanScrubber())
+
+
+def configure_logging(
+    level: int | str = logging.WARNING,
+    *,
+    fmt: str = "%(asctime)s %(levelname)s %(name)s %(message)s",
+    handlers: list[logging.Handler] | None = None,
+) -> None:
+    """Set up logging for a shouyin program: one place for every entry point.
+
+    Replaces any earlier configuration (a sub-command's ``--log-level`` must win over the root
+    command's default) and puts the card-data scrubber on every handler.
+
+    Args:
+        level: a level number or name (``"info"`` works too).
+        fmt: the record format.
+        handlers: the handlers (default: one stream handler on standard error).
+    """
+    if isinstance(level, str):
+        level = level.upper()
+    logging.basicConfig(level=level, format=fmt, handlers=handlers, force=True)
+    install_scrubber()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from shouyin.acquirer.cli import acquirer_app
+from shouyin.logs import configure_logging
 
-logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+configure_logging(logging.WARNING)
 acquirer_app(prog_name="python -m shouyin.acquirer")

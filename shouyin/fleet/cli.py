@@ -60,6 +60,7 @@ from shouyin.link.errors import LinkError
 from shouyin.link.keystore import atomic_write
 from shouyin.link.pairing import PAIRING_CODE_LIFETIME, PAIRING_MAX_FAILURES
 from shouyin.link.pairing_qr import to_png_bytes, to_terminal_text
+from shouyin.logs import configure_logging
 
 if TYPE_CHECKING:
     from shouyin.store.terminal_repo import SqlTerminalUnitOfWork
@@ -398,9 +399,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns:
         The exit status.
     """
-    logging.basicConfig(
-        level=logging.WARNING,
-        format="%(message)s",
+    configure_logging(
+        logging.WARNING,
+        fmt="%(message)s",
         handlers=[RichHandler(console=_err_console, show_path=False)],
     )
     try:

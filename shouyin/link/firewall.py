@@ -275,7 +275,7 @@ class Firewall:
         state = self._sources.get(key)
         if state is None:
             if len(self._sources) >= self.policy.max_tracked_sources:
-                self._sources.popitem(last=False)
+                self._evict(now)
             state = _Source(
                 tokens=float(self.policy.max_attempts),
                 refilled_at=now,
@@ -285,6 +285,19 @@ class Firewall:
         else:
             self._sources.move_to_end(key)
         return state
+
+    def _evict(self, now: float) -> None:
+        """Forget the least recently seen source that is not locked out.
+
+        Locked-out sources are kept, so that cycling through many addresses (an IPv6 range
+        offers plenty) cannot flush one's own lockout; only when every tracked source is locked
+        does the oldest go, because memory must stay bounded.
+        """
+        for key, state in self._sources.items():
+            if state.locked_until <= now:
+                del self._sources[key]
+                return
+        self._sources.popitem(last=False)
 
     def _refuse(
         self, source: str, reason: RefusalReason, retry_after: float | None = None, detail: str = ""

@@ -108,6 +108,7 @@ from shouyin.link.values import (
     TransactionState,
     Wallet,
 )
+from shouyin.logs import configure_logging
 
 __all__ = [
     "HEALTH",
@@ -546,9 +547,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("a terminal does not serve TLS (its certificate is a client one): --connect")
     if address.scheme is Scheme.TLS and args.keystore is None:
         parser.error("tls:// needs --keystore")
-    logging.basicConfig(
-        level=args.log_level.upper(), stream=sys.stderr, format="%(name)s %(levelname)s %(message)s"
-    )
+    configure_logging(args.log_level, fmt="%(name)s %(levelname)s %(message)s")
     try:
         asyncio.run(_main(args))
     except (LinkError, OSError) as error:

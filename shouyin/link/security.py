@@ -241,15 +241,17 @@ class ReplayWindow:
 
     ``highest`` is the largest accepted ``seq``; bit ``i`` of the bitmap records whether
     ``highest - i`` was accepted. A ``seq`` is refused when it was already accepted, is older than
-    ``size`` below ``highest``, or is more than ``max_ahead`` above it. Framed links deliver in
-    order, so the window mostly guards against replays; gaps (a frame refused on the way) are fine.
+    ``size`` below ``highest``, or is more than ``max_ahead`` above it. Every shouyin transport
+    (serial with ACK/NAK, TCP, TLS) delivers in order, so the default ``size=1`` makes ``seq``
+    strictly increasing as DESIGN.md requires: a delayed, reordered or repeated frame is refused.
+    Gaps (a frame refused on the way) are fine. A larger window is for datagram transports.
 
     Args:
         size: how many sequence numbers below the highest are remembered (1..1024).
         max_ahead: how far above the highest a ``seq`` may jump.
     """
 
-    def __init__(self, size: int = 64, max_ahead: int = 1024) -> None:
+    def __init__(self, size: int = 1, max_ahead: int = 1024) -> None:
         if not 1 <= size <= 1024:
             raise ValueError("window size must be 1..1024")
         self.size = size

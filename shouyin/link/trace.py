@@ -26,6 +26,7 @@ from enum import StrEnum
 
 from rich.table import Table
 
+from shouyin.domain.carddata import scrub
 from shouyin.link.framing import ACK, ETX, NAK, STREAM_MAX_BODY, STX, crc16_ccitt_false
 from shouyin.link.security import ENVELOPE_OVERHEAD, ENVELOPE_VERSION, Direction
 
@@ -108,32 +109,13 @@ class TraceRecord:
 
 # -- masking -------------------------------------------------------------------------------------
 
-_DIGIT_RUN = re.compile(r"(?<![0-9])[0-9](?:[ -]?[0-9]){12,18}(?![0-9])")
-
-
-def _luhn_valid(digits: str) -> bool:
-    total = 0
-    for index, char in enumerate(reversed(digits)):
-        value = int(char)
-        if index % 2:
-            value *= 2
-            if value > 9:
-                value -= 9
-        total += value
-    return total % 10 == 0
-
 
 def mask_card_numbers(text: str) -> str:
-    """Mask every Luhn-valid run of 13-19 digits (spaces or dashes allowed between them) as
-    first 6 + ``*`` + last 4."""
+    """Mask card data in ``text`` (track 2 and Luhn-valid 13-19 digit runs): first 6 + last 4.
 
-    def mask(match: re.Match[str]) -> str:
-        digits = re.sub(r"[ -]", "", match.group(0))
-        if not 13 <= len(digits) <= 19 or not _luhn_valid(digits):
-            return match.group(0)
-        return digits[:6] + "*" * (len(digits) - 10) + digits[-4:]
-
-    return _DIGIT_RUN.sub(mask, text)
+    The one shared implementation, :func:`shouyin.domain.carddata.scrub`.
+    """
+    return scrub(text)
 
 
 def _shown(value: object) -> str:

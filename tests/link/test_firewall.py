@@ -256,6 +256,15 @@ def test_an_active_attacker_stays_tracked_while_others_come_and_go() -> None:
         assert fw.check_connection("192.168.1.9", T0 + i).reason is RefusalReason.LOCKED_OUT
 
 
+def test_a_locked_out_source_cannot_flush_its_lockout_by_cycling_addresses() -> None:
+    fw = Firewall(LAN.model_copy(update={"max_tracked_sources": 2}))
+    for i in range(3):
+        fw.record_failure("192.168.1.9", FailureKind.BAD_FRAME, T0 + i)
+    for i in range(10, 200):  # the attacker never comes back with .9 while cycling
+        fw.check_connection(f"192.168.1.{i}", T0 + 3 + i / 100)
+    assert fw.check_connection("192.168.1.9", T0 + 5).reason is RefusalReason.LOCKED_OUT
+
+
 @settings(max_examples=50, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 255), st.booleans()), max_size=200))
 def test_memory_never_exceeds_the_cap(events: list[tuple[int, bool]]) -> None:

@@ -23,7 +23,7 @@ from .helpers import ECR_ID, TERMINAL_ID, long_term_key
 
 
 def channels(
-    key: LongTermKey | None = None, *, ecr_nonce: bytes = b"\x01" * 32
+    key: LongTermKey | None = None, *, ecr_nonce: bytes = b"\x01" * 32, window: int = 1
 ) -> tuple[SecureChannel, SecureChannel]:
     keys = derive_session_keys(
         key or long_term_key(),
@@ -31,7 +31,10 @@ def channels(
         poi_nonce=b"\x02" * 32,
         transcript=transcript_hash([b"request", b"response"]),
     )
-    return SecureChannel(keys, Direction.ECR_TO_POI), SecureChannel(keys, Direction.POI_TO_ECR)
+    return (
+        SecureChannel(keys, Direction.ECR_TO_POI, ReplayWindow(window)),
+        SecureChannel(keys, Direction.POI_TO_ECR, ReplayWindow(window)),
+    )
 
 
 def refusal_of(channel: SecureChannel, body: bytes) -> Refusal:
@@ -88,8 +91,15 @@ def test_replay_is_refused() -> None:
     assert refusal_of(poi, body) is Refusal.REPLAYED
 
 
-def test_out_of_order_within_the_window_is_accepted_once() -> None:
+def test_seq_must_strictly_increase_on_in_order_transports() -> None:
     ecr, poi = channels()
+    first, second = ecr.seal(b"1"), ecr.seal(b"2")
+    poi.open(second)
+    assert refusal_of(poi, first) is Refusal.TOO_OLD  # delayed or reordered: refused
+
+
+def test_a_wider_window_accepts_out_of_order_once() -> None:
+    ecr, poi = channels(window=64)
     first, second = ecr.seal(b"1"), ecr.seal(b"2")
     poi.open(second)
     assert poi.open(first) == b"1"
@@ -97,7 +107,7 @@ def test_out_of_order_within_the_window_is_accepted_once() -> None:
 
 
 def test_too_old_seq_is_refused() -> None:
-    ecr, poi = channels()
+    ecr, poi = channels(window=64)
     old = ecr.seal(b"old")
     for _ in range(64):
         ecr.seal(b"skipped")

@@ -58,7 +58,7 @@ def test_replay_of_an_older_frame_over_serial_is_refused() -> None:
     pair.clear()
     pair.terminal.receive_data(wiretap[0], pair.now)
     pair.pump()
-    assert refusals(pair.terminal_events) == [Refusal.REPLAYED]
+    assert refusals(pair.terminal_events) == [Refusal.TOO_OLD]  # seq is below the last accepted
     assert not of_type(pair.terminal_events, MessageReceived)
 
 

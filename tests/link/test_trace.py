@@ -279,3 +279,8 @@ def test_trace_command_refuses_bad_input() -> None:
     assert result.exit_code == 2
     assert "not hex" in result.output
     assert CliRunner().invoke(link_app, ["trace"]).exit_code == 2
+
+
+def test_a_card_number_next_to_another_number_is_still_masked() -> None:
+    assert mask_card_numbers("ref 12 4111111111111111") == "ref 12 411111******1111"
+    assert mask_card_numbers("4111111111111111D25121010") == "411111******1111=****"
