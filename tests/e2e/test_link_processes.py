@@ -214,7 +214,7 @@ def test_ecr_notices_a_killed_or_hung_peer_and_redials_when_it_comes_back(tmp_pa
             peer.process.send_signal(signal.SIGSTOP)
             stopped_at = loop.time()
             await asyncio.wait_for(ecr.wait_down(), TIMEOUT)
-            assert loop.time() - stopped_at < FAST.dead_after + 1.0
+            assert loop.time() - stopped_at < FAST.dead_after + 3.0  # "within seconds"
             assert ecr.last_down_reason is not None and "nothing received" in ecr.last_down_reason
             peer.kill()  # killed: it will not answer again
             await peer.stop()

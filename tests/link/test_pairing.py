@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import pytest
@@ -169,10 +168,8 @@ def test_pairing_over_the_link_then_login_with_the_new_key(framing: Framing) -> 
     pair = make_pair(framing, paired=False)
     code = PairingCode("31415926", created_at=pair.now)
     pair.cashier.allow_pairing(code, issuer)
-    started = time.perf_counter()
     pair.terminal.start_pairing("31415926", pair.now, csr=CSR)
-    pair.pump()
-    assert time.perf_counter() - started < 1.0
+    pair.pump()  # its speed is measured in bench/link.py, not here
     [ecr_paired] = of_type(pair.cashier_events, Paired)
     [poi_paired] = of_type(pair.terminal_events, Paired)
     assert ecr_paired.key == poi_paired.key

@@ -202,7 +202,7 @@ def test_paced_pty_cable_moves_bytes_at_the_line_rate() -> None:
             started = loop.time()
             left.write(bytes(480))  # 480 bytes x 10 bits at 9600 baud = 0.5 s
             await read_exactly(right, 480)
-            assert 0.45 <= loop.time() - started < 1.5
+            assert 0.45 <= loop.time() - started < 5.0  # paced, not early; bounded
             for port in (left, right):
                 port.close()
                 await port.wait_closed()
