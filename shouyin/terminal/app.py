@@ -201,6 +201,16 @@ class TerminalApp:
                 raise
             except Exception:
                 logger.exception("%s %s failed", request.type, txn.ecr_ref)
+                entry = self.services.state.get(txn.ecr_ref)
+                if (
+                    isinstance(request, PaymentRequest)
+                    and entry is not None
+                    and entry.state is not TransactionState.IN_PROGRESS
+                ):
+                    # The outcome was committed before the error (e.g. printing the slip
+                    # failed): the journal is the truth; never report an approved sale as
+                    # failed, or the cashier would take the money twice.
+                    return payment_response(entry, request.service_id), txn
                 self._salvage(txn.ecr_ref)
                 return failure_response(request, ErrorCondition.UNAVAILABLE_SERVICE), txn
             finally:

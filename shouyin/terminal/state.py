@@ -73,7 +73,8 @@ CREATE TABLE IF NOT EXISTS printouts (
     id INTEGER PRIMARY KEY AUTOINCREMENT, document TEXT NOT NULL, text TEXT NOT NULL
 );
 """
-_CARD_LIKE = re.compile(r"(?<![0-9])[2-6][0-9]{12,18}(?![0-9])")
+# Letter-led identifiers (order numbers such as T2345678...) are not card numbers.
+_CARD_LIKE = re.compile(r"(?<![0-9A-Za-z])[2-6][0-9]{12,18}(?![0-9])")
 
 
 def next_number(current: int) -> int:
@@ -81,13 +82,18 @@ def next_number(current: int) -> int:
     return current % 999_999 + 1
 
 
-def _check_no_pan(text: str) -> str:
+def _check_no_pan(text: str, known_ids: frozenset[str] = frozenset()) -> str:
     """Refuse text holding what looks like a full card number (defence in depth): a run of
-    exactly 13-19 digits starting with 2-6 that passes the Luhn check."""
+    exactly 13-19 digits starting with 2-6 that passes the Luhn check, unless it is one of the
+    terminal's own configured identifiers (a merchant number may well pass the Luhn check)."""
     for match in _CARD_LIKE.finditer(text):
-        if luhn_valid(match.group()):
+        if match.group() not in known_ids and luhn_valid(match.group()):
             raise StateError("refusing to store what looks like a full card number")
     return text
+
+
+def _identifiers(config: TerminalConfig) -> frozenset[str]:
+    return frozenset({config.merchant_id, config.acquirer_terminal_id, config.terminal_id})
 
 
 class TerminalState:
@@ -117,6 +123,7 @@ class TerminalState:
             self._db.executescript(_SCHEMA)
         except sqlite3.Error as error:
             raise StateError(f"cannot open {path}: {error}") from error
+        self._known_ids = _identifiers(config or TerminalConfig())
         version = self._get("schema")
         if version is None:
             with self._transaction():
@@ -127,6 +134,7 @@ class TerminalState:
         elif version != _SCHEMA_VERSION:
             raise StateError(f"{path}: unknown schema version {version!r}")
         self.config = TerminalConfig.model_validate_json(self._get("config") or "{}")
+        self._known_ids = _identifiers(self.config)
         self._puts = 0
 
     def __repr__(self) -> str:
@@ -156,13 +164,14 @@ class TerminalState:
         self._db.execute(
             "INSERT INTO meta (key, value) VALUES (?, ?) "
             "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            (key, _check_no_pan(value) if check else value),
+            (key, _check_no_pan(value, self._known_ids) if check else value),
         )
 
     # -- configuration and pairing -------------------------------------------------------------
 
     def save_config(self, config: TerminalConfig) -> None:
         """Replace the configuration."""
+        self._known_ids = _identifiers(config)
         with self._transaction():
             self._set("config", config.model_dump_json())
         self.config = config
@@ -243,7 +252,8 @@ class TerminalState:
                 that makes it unnecessary was just recorded).
         """
         rows = [
-            (e.ecr_ref, e.batch, e.state.value, _check_no_pan(e.model_dump_json())) for e in entries
+            (e.ecr_ref, e.batch, e.state.value, _check_no_pan(e.model_dump_json(), self._known_ids))
+            for e in entries
         ]
         with self._transaction():
             if drop_reversal is not None:
@@ -330,7 +340,7 @@ class TerminalState:
 
     def save_slip(self, slip: Slip, signature_png: bytes | None = None) -> None:
         """Keep a slip (and its signature image)."""
-        data = _check_no_pan(slip.model_dump_json())
+        data = _check_no_pan(slip.model_dump_json(), self._known_ids)
         with self._transaction():
             seq = self._db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM slips").fetchone()[0]
             self._db.execute(
@@ -364,7 +374,7 @@ class TerminalState:
 
     def add_printout(self, document: str, lines: tuple[str, ...]) -> None:
         """Record what the printer printed."""
-        text = _check_no_pan("\n".join(lines))
+        text = _check_no_pan("\n".join(lines), self._known_ids)
         with self._transaction():
             self._db.execute(
                 "INSERT INTO printouts (document, text) VALUES (?, ?)", (document, text)

@@ -143,3 +143,21 @@ def test_abort_while_waiting_for_the_card_cancels_the_payment(tmp_path: Path) ->
             assert h.acquirer.count("sale") == 0
 
     run_virtual(main)
+
+
+def test_a_luhn_valid_merchant_number_does_not_turn_an_approved_sale_into_a_failure(
+    tmp_path: Path,
+) -> None:
+    from shouyin.terminal.records import TerminalConfig
+
+    config = TerminalConfig(merchant_id="305310048160001")  # passes the Luhn check, by chance
+
+    async def main() -> tuple[PaymentResponse, Harness]:
+        async with Harness(tmp_path, rules=(ReaderRule(card="approve"),), config=config) as h:
+            response = await h.ask(pay(h, "R1"))
+            assert isinstance(response, PaymentResponse)
+            return response, h
+
+    response, h = run_virtual(main)
+    assert response.result is Result.SUCCESS
+    assert h.acquirer.count("sale") == 1
