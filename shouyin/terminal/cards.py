@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from shouyin.acquirer.testcards import TEST_CARDS, TestCard, card_by_name, card_by_pan
+from shouyin.domain.carddata import luhn_valid
 from shouyin.link.values import CardEntry
 from shouyin.terminal.ports import CardData, CardPrompt, Cvm, PinEntry, Signature
 
@@ -40,19 +41,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 _CARD_NAMES = frozenset(card.name for card in TEST_CARDS)
-
-
-def luhn_valid(number: str) -> bool:
-    """Whether ``number`` (digits) passes the Luhn check."""
-    if not number.isdigit():
-        return False
-    total = 0
-    for index, char in enumerate(reversed(number)):
-        digit = int(char)
-        if index % 2:
-            digit = digit * 2 - 9 if digit > 4 else digit * 2
-        total += digit
-    return total % 10 == 0
 
 
 def read_test_card(name: str, entry: CardEntry = CardEntry.CHIP) -> CardData:

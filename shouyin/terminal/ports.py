@@ -20,12 +20,12 @@ Their ``repr`` shows the masked number and no PIN; nothing stores or logs either
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from enum import StrEnum
 from typing import Protocol
 
+from shouyin.domain.carddata import mask_pan
 from shouyin.link.values import CardEntry, PaymentKind, Totals, Wallet
 
 __all__ = [
@@ -52,20 +52,6 @@ __all__ = [
 
 CHINA_TZ = timezone(timedelta(hours=8), "CST")
 """China Standard Time, in which slips show date and time."""
-
-_PAN = re.compile(r"^[0-9]{13,19}$")
-
-
-def mask_pan(pan: str) -> str:
-    """First 6 + ``*`` + last 4 digits (``622848*********0018``), the only form ever kept.
-
-    Raises:
-        ValueError: not a 13-19 digit card number.
-    """
-    if not _PAN.fullmatch(pan):
-        raise ValueError("not a card number")
-    return pan[:6] + "*" * (len(pan) - 10) + pan[-4:]
-
 
 # -- clock -----------------------------------------------------------------------------------------
 
