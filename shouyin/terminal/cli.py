@@ -3,13 +3,15 @@
 :data:`terminal_app` is mounted by :mod:`shouyin.cli` as ``shouyin terminal``; ``python -m
 shouyin.terminal`` runs the same commands. What happens is reported as JSON lines on stdout
 (``{"event": "serial", "ecr_path": "/dev/pts/7"}``, ``{"event": "logged_in", ...}``) for test
-harnesses to follow; logs go to stderr. Errors are turned into a message and an exit code here
-and only here.
+harnesses to follow; logs go to stderr. With ``--interactive`` the terminal's screen is drawn on
+stdout instead and a person presents the cards (:mod:`~shouyin.terminal.console`). Errors are
+turned into a message and an exit code here and only here.
 
 Examples::
 
     shouyin terminal sim --state-dir /tmp/t1 --serial pty --pair 12345678
     shouyin terminal sim --state-dir /tmp/t1 --listen tcp://127.0.0.1:0
+    shouyin terminal sim --state-dir /tmp/t1 --serial pty --interactive
     shouyin terminal sim --state-dir /tmp/t1 --pair-qr 'shouyin-pair:v1?a=10.0.0.5&p=8583&c=...'
     shouyin terminal sim --state-dir /tmp/t1 --connect tls://10.0.0.5:8583 \\
         --acquirer tcp://127.0.0.1:9583 --control tcp://127.0.0.1:0 --card pin
@@ -20,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import logging
 import signal
 import sys
 from pathlib import Path
@@ -31,6 +32,7 @@ from pydantic import ValidationError
 
 from shouyin.link.errors import LinkError
 from shouyin.link.pairing_qr import PairingPayloadError
+from shouyin.logs import configure_logging
 from shouyin.terminal.cards import rule_from_dict
 from shouyin.terminal.errors import TerminalError
 from shouyin.terminal.faults import AcquirerFault, FaultPlan, Step
@@ -110,11 +112,13 @@ def sim(  # noqa: PLR0917 - one option per switch
     ),
     dead_after: Annotated[float, typer.Option(help="link dead after this much silence")] = 6.0,
     log_level: Annotated[str, typer.Option(help="stderr log level")] = "WARNING",
+    interactive: Annotated[
+        bool, typer.Option(help="show the screen; a person presents the cards (stdin)")
+    ] = False,
 ) -> None:
     """Run a simulated payment terminal (电签POS) until SIGTERM/SIGINT or the `stop` command."""
-    logging.basicConfig(
-        level=log_level.upper(), stream=sys.stderr, format="%(name)s %(levelname)s %(message)s"
-    )
+    # Replaces the root command's default so that --log-level wins; scrubs card data.
+    configure_logging(log_level, fmt="%(name)s %(levelname)s %(message)s")
     try:
         config = TerminalConfig(
             terminal_id=terminal_id,
@@ -148,7 +152,7 @@ def sim(  # noqa: PLR0917 - one option per switch
             dead_after=dead_after,
             acquirer_timeout=acquirer_timeout,
         )
-        asyncio.run(_run(options))
+        asyncio.run(_run(options, interactive=interactive))
     except (ValueError, ValidationError, PairingPayloadError) as error:
         emit_json("error", message=str(error)[:500])
         raise typer.Exit(2) from None
@@ -157,8 +161,16 @@ def sim(  # noqa: PLR0917 - one option per switch
         raise typer.Exit(1) from None
 
 
-async def _run(options: SimOptions) -> None:
-    simulator = TerminalSim(options, emit_json)
+async def _run(options: SimOptions, *, interactive: bool = False) -> None:
+    if interactive:  # the screen replaces the JSON lines on stdout
+        from rich.console import Console
+
+        from shouyin.terminal.console import StdinLines, TerminalConsole
+
+        console = TerminalConsole(Console(), StdinLines())
+        simulator = TerminalSim(options, console.event, reader=console, watch=console.watch)
+    else:
+        simulator = TerminalSim(options, emit_json)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError):

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import TypeVar
 
 from shouyin.acquirer.client import AcquirerClient
-from shouyin.acquirer.codes import EntryMode, ProcessingCode, TotalsKind, TxnStatus
+from shouyin.acquirer.codes import EntryMode, ProcessingCode, ResponseCode, TotalsKind, TxnStatus
 from shouyin.acquirer.codes import Wallet as HostWallet
 from shouyin.acquirer.errors import (
     AcquirerError,
@@ -210,7 +211,12 @@ class ClientAcquirer:
             answer = await self.client.precreate(
                 trace=int(auth.trace), batch=int(auth.batch), amount=auth.amount, wallet=wallet
             )
-            return _financial(answer)
+            reply = _financial(answer)
+            if reply.code == ResponseCode.IN_PROGRESS and reply.qr_payload:
+                # The host answers a created order "09" (waiting for the customer to scan it);
+                # for the port, a precreate that brought back a code to show has succeeded.
+                return replace(reply, code=ResponseCode.APPROVED.value)
+            return reply
 
         return await self._guard("precreate", call)
 

@@ -37,7 +37,7 @@ from shouyin.link.config import LinkConfig
 from shouyin.link.errors import LinkError
 from shouyin.link.events import LinkDead, LoggedIn, LoggedOut, MessageReceived, Paired, SessionReset
 from shouyin.link.keystore import TerminalKeyStore
-from shouyin.link.messages import Request
+from shouyin.link.messages import MessageBase, Request
 from shouyin.link.pairing_qr import parse_payload
 from shouyin.link.session import Connection
 from shouyin.link.states import Role
@@ -60,7 +60,7 @@ from shouyin.terminal.errors import PowerLoss
 from shouyin.terminal.faults import FaultPlan, Faults
 from shouyin.terminal.faulty import FaultyTransport
 from shouyin.terminal.memory_host import MemoryAcquirer
-from shouyin.terminal.ports import AcquirerPort, SystemClock
+from shouyin.terminal.ports import AcquirerPort, CardReader, SystemClock
 from shouyin.terminal.records import TerminalConfig
 from shouyin.terminal.state import TerminalState
 
@@ -139,9 +139,19 @@ class TerminalSim:
     Args:
         options: how to run.
         emit: reports what happens (``emit("logged_in", peer=...)``).
+        reader: the card reader to use instead of the rules-driven one (a person at the
+            interactive console); the control channel's ``reader`` command is then refused.
+        watch: sees every request that arrives and every message the terminal sends.
     """
 
-    def __init__(self, options: SimOptions, emit: Emit = _no_emit) -> None:
+    def __init__(
+        self,
+        options: SimOptions,
+        emit: Emit = _no_emit,
+        *,
+        reader: CardReader | None = None,
+        watch: Callable[[MessageBase], None] | None = None,
+    ) -> None:
         self.options = options
         self.emit = emit
         self.state = TerminalState(options.state_dir, options.config)
@@ -153,8 +163,10 @@ class TerminalSim:
         self.config = self.state.config
         self.faults = Faults(options.faults)
         self.reader = RulesReader(options.rules, ReaderRule(card=options.default_card))
+        self.rules_driven = reader is None
+        self.watch = watch
         self.acquirer = self._make_acquirer()
-        self.app = TerminalApp(self.state, self.acquirer, self.reader, faults=self.faults)
+        self.app = TerminalApp(self.state, self.acquirer, reader or self.reader, faults=self.faults)
         self.keystore = TerminalKeyStore(options.state_dir / "tls")
         self.stop_event = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -231,7 +243,8 @@ class TerminalSim:
             return None
         if where == "unix":
             where = f"unix:{self.options.state_dir / 'control.sock'}"
-        handler = ControlHandler(self.app, self.reader, self.stop, self._link_state)
+        rules = self.reader if self.rules_driven else None
+        handler = ControlHandler(self.app, rules, self.stop, self._link_state)
         server = ControlServer(handler, where)
         self.emit("control", address=await server.start())
         return server
@@ -297,7 +310,16 @@ class TerminalSim:
             self._connection(address), connector=connector, name=f"terminal {address}"
         )
         self.endpoint = endpoint
-        self.app.set_outbox(endpoint.send)
+        watch = self.watch
+        if watch is None:
+            self.app.set_outbox(endpoint.send)
+        else:
+
+            def outbox(message: MessageBase) -> None:
+                watch(message)
+                endpoint.send(message)
+
+            self.app.set_outbox(outbox)
         self._spawn(self._follow(endpoint))
         self._spawn(self._refresh_health(endpoint))
         return endpoint
@@ -422,6 +444,8 @@ class TerminalSim:
         async for event in endpoint.events():
             if isinstance(event, MessageReceived) and isinstance(event.message, Request):
                 self.emit("request", type=event.message.type, service_id=event.message.service_id)
+                if self.watch is not None:
+                    self.watch(event.message)
                 self._spawn(self._serve(event.message))
             elif isinstance(event, SessionReset):
                 self.app.abort_current("the cashier system logged in again")
