@@ -392,3 +392,59 @@ class TerminalRow(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     firmware_version: Mapped[str | None] = mapped_column(String(64))
     last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+# -- payment journal -------------------------------------------------------------------------------
+UNSETTLED_INTENT = "state IN ('pending', 'sent', 'unknown', 'reversing', 'voiding')"
+"""The partial index's predicate; queries that should use it repeat exactly this text."""
+
+
+class PaymentIntentRow(Base):
+    """One payment or refund attempt through the terminal
+    (:class:`shouyin.payments.journal.PaymentIntent`): the lane's exactly-once journal.
+
+    ``ecr_ref`` is the idempotency key the terminal keys its transactions by. Only the masked card
+    number and the last 4 digits of a QR payment code (``code_tail``) are kept: a 付款码 is a
+    one-time bearer credential and is never stored. ``details`` is JSON (a refund's return, a
+    void's approver). Recovery reads the unsettled intents through a partial index, so that the
+    hot path (intents that reach a final state) writes no entry there.
+    """
+
+    __tablename__ = "payment_intents"
+
+    ecr_ref: Mapped[str] = mapped_column(String(REF), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(KIND))
+    sale_id: Mapped[str] = mapped_column(String(ID), index=True)
+    lane_id: Mapped[str] = mapped_column(String(LANE))
+    tender_kind: Mapped[str] = mapped_column(String(KIND))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    state: Mapped[str] = mapped_column(String(KIND))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    operator_id: Mapped[str | None] = mapped_column(String(ID))
+    wallet: Mapped[str | None] = mapped_column(String(KIND))
+    code_tail: Mapped[str | None] = mapped_column(String(4))
+    original_ecr_ref: Mapped[str | None] = mapped_column(String(REF))
+    attempts: Mapped[int] = mapped_column(Integer)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    tender_no: Mapped[int | None] = mapped_column(Integer)
+    rrn: Mapped[str | None] = mapped_column(String(REF))
+    trace: Mapped[str | None] = mapped_column(String(REF))
+    batch: Mapped[str | None] = mapped_column(String(REF))
+    approval_code: Mapped[str | None] = mapped_column(String(REF))
+    masked_pan: Mapped[str | None] = mapped_column(String(32))
+    error_condition: Mapped[str | None] = mapped_column(String(32))
+    message: Mapped[str | None] = mapped_column(String(REASON))
+    details: Mapped[str] = mapped_column(Text)
+
+    __table_args__ = (
+        # unsettled(lane_id): queries must compare ``state`` with exactly this literal list.
+        Index(
+            "ix_payment_intents_unsettled",
+            "lane_id",
+            "created_at",
+            sqlite_where=text(UNSETTLED_INTENT),
+            postgresql_where=text(UNSETTLED_INTENT),
+        ),
+    )
