@@ -70,7 +70,7 @@ Amount = Annotated[int, Field(strict=True, gt=0, le=10**10)]
 """A positive amount in fen (at most 100 000 000.00 yuan)."""
 Count = Annotated[int, Field(strict=True, ge=0, le=10**12)]
 """A non-negative count or total in fen."""
-MaskedPan = Annotated[str, Field(max_length=19, pattern=r"^[0-9]{6}\*{1,9}[0-9]{4}$")]
+MaskedPan = Annotated[str, Field(max_length=19, pattern=r"^[0-9]{6}\*{3,9}[0-9]{4}$")]
 """A masked card number: first 6 + ``*`` + last 4, never more."""
 AuthCode = Annotated[str, Field(pattern=r"^[0-9]{10,32}$")]
 """The customer's QR/barcode payment code (付款码) scanned by the cashier."""

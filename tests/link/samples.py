@@ -249,7 +249,7 @@ digits = st.from_regex(r"\A[0-9]{6}\Z")
 masked_pans = st.builds(
     lambda head, stars, tail: f"{head}{'*' * stars}{tail}",
     st.from_regex(r"\A[0-9]{6}\Z"),
-    st.integers(min_value=1, max_value=9),
+    st.integers(min_value=3, max_value=9),  # 13 to 19 digit card numbers
     st.from_regex(r"\A[0-9]{4}\Z"),
 )
 aware_times = st.datetimes(timezones=st.just(UTC))
