@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -22,6 +23,7 @@ from shouyin.config import Settings
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
+    from shouyin.domain.promotions import Promotion
     from shouyin.domain.reports import Report
     from shouyin.lane.services import Context
     from shouyin.store.uow import SqlUnitOfWork
@@ -274,7 +276,9 @@ def sell(
     run_console(_settings(), username, password)
 
 
-def run_console(settings: Settings, username: str, password: str) -> None:
+def run_console(
+    settings: Settings, username: str, password: str, promotions: tuple[Promotion, ...] = ()
+) -> None:
     """Log in, make sure a shift is open, then read commands from standard input."""
     from shouyin.devices.receipt import ReceiptHeader
     from shouyin.domain.money import Money
@@ -283,7 +287,7 @@ def run_console(settings: Settings, username: str, password: str) -> None:
     from shouyin.lane.console import LaneConsole
 
     engine = _engine(settings)
-    ctx = _context(settings)
+    ctx = replace(_context(settings), promotions=promotions)
     cashier = services.login(_uow(engine), PasswordHasher(), ctx, username, password)
     with _uow(engine) as uow:
         has_shift = uow.shifts.open_for_lane(ctx.lane_id) is not None

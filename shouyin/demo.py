@@ -148,7 +148,7 @@ def main() -> None:
             )
         )
         settings = Settings(data_dir=DEMO_DIR.resolve(), store_name=STORE.store_name)
-        run_console(settings, "li", "472913")
+        run_console(settings, "li", "472913", DEMO_PROMOTIONS)
 
 
 if __name__ == "__main__":
