@@ -11,13 +11,14 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from bench import catalogue, durable, link
+from bench import catalogue, durable, link, payments
 from bench.common import Figure
 
 SECTIONS: dict[str, Callable[[Path, argparse.Namespace], list[Figure]]] = {
     "catalogue": catalogue.run,
     "durable": durable.run,
     "link": link.run,
+    "payments": payments.run,
 }
 
 
@@ -28,6 +29,7 @@ def main() -> None:
     parser.add_argument("--only", choices=sorted(SECTIONS), action="append")
     parser.add_argument("--workdir", type=Path, help="keep files here instead of a temp dir")
     parser.add_argument("--link-round-trips", type=int, default=3000, help="TLS round trips")
+    parser.add_argument("--payments", type=int, default=1000, help="card payments to time")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     console = Console()
