@@ -34,7 +34,7 @@ from shouyin.link.values import (
 from shouyin.terminal.common import (
     acquirer_data,
     arm,
-    fail,
+    call_acquirer,
     new_entry,
     print_slip,
     reversal_flag,
@@ -255,18 +255,18 @@ async def refund(services: Services, txn: Txn, request: RefundRequest) -> Refund
         original_rrn=source.rrn or request.original_rrn,
         original_order_id=original.order_id if original else None,
     )
-    try:
-        reply = await services.call("refund", lambda: services.acquirer.refund(auth), txn)
-    except AcquirerUnavailable:
-        done = fail(services, entry, ErrorCondition.UNREACHABLE_HOST, "无法连接收单机构，请重试")
-        return refund_response(done, sid)
-    except AcquirerNoAnswer:
-        done = fail(services, entry, ErrorCondition.TIMEOUT, "退货超时，请用同一退货单号重试")
-        return refund_response(done, sid)
-    if not reply.approved:
-        condition, message = condition_for(reply)
-        done = fail(services, entry, condition, message, state=TransactionState.DECLINED)
-        return refund_response(done, sid)
+    reply = await call_acquirer(
+        services,
+        txn,
+        entry,
+        "refund",
+        lambda: services.acquirer.refund(auth),
+        flag=None,  # no reversal: a refund is retried under its own number
+        unreachable="无法连接收单机构，请重试",
+        no_answer=(ErrorCondition.TIMEOUT, "退货超时，请用同一退货单号重试"),
+    )
+    if isinstance(reply, JournalEntry):
+        return refund_response(reply, sid)
     services.step(Step.AFTER_ACQUIRER_APPROVAL)
     data = acquirer_data(
         services,

@@ -29,7 +29,7 @@ from shouyin.link.values import (
 )
 from shouyin.terminal.common import (
     acquirer_data,
-    arm,
+    call_acquirer,
     fail,
     order_id,
     print_slip,
@@ -37,9 +37,8 @@ from shouyin.terminal.common import (
     slip_for,
 )
 from shouyin.terminal.context import Aborted, Services, Txn
-from shouyin.terminal.errors import AcquirerNoAnswer, AcquirerUnavailable
 from shouyin.terminal.faults import Step
-from shouyin.terminal.outcomes import condition_for, payment_response
+from shouyin.terminal.outcomes import payment_response
 from shouyin.terminal.ports import CardData, CardPrompt, Cvm, SaleAuth
 from shouyin.terminal.records import JournalEntry, Stage
 from shouyin.terminal.slips import SlipKind, format_fen, signature_png, signature_ref
@@ -151,32 +150,18 @@ async def card_sale(
         card=card,
         pin=pin,
     )
-    try:
-        reply = await services.call("sale", lambda: services.acquirer.sale(auth), txn)
-    except AcquirerUnavailable:
-        done = fail(
-            services,
-            entry,
-            ErrorCondition.UNREACHABLE_HOST,
-            "无法连接收单机构，未扣款",
-            drop_reversal=flag.id,
-        )
-        return payment_response(done, txn.service_id)
-    except AcquirerNoAnswer:
-        arm(services, flag)
-        done = fail(services, entry, ErrorCondition.TIMEOUT, "交易超时，已发起冲正")
-        return payment_response(done, txn.service_id)
-    if not reply.approved:
-        condition, message = condition_for(reply)
-        done = fail(
-            services,
-            entry,
-            condition,
-            message,
-            state=TransactionState.DECLINED,
-            drop_reversal=flag.id,
-        )
-        return payment_response(done, txn.service_id)
+    reply = await call_acquirer(
+        services,
+        txn,
+        entry,
+        "sale",
+        lambda: services.acquirer.sale(auth),
+        flag=flag,
+        unreachable="无法连接收单机构，未扣款",
+        no_answer=(ErrorCondition.TIMEOUT, "交易超时，已发起冲正"),
+    )
+    if isinstance(reply, JournalEntry):
+        return payment_response(reply, txn.service_id)
 
     services.step(Step.AFTER_ACQUIRER_APPROVAL)
     data = acquirer_data(

@@ -1,10 +1,11 @@
 """Steps the payment, refund and void flows share: journal entries, trace numbers, the
-reversal flag, acquirer data, slips and printing."""
+reversal flag, the acquirer call and its definite failures, acquirer data, slips and printing."""
 
 from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from shouyin.link.values import (
@@ -20,6 +21,8 @@ from shouyin.link.values import (
     Wallet,
 )
 from shouyin.terminal.context import Services, Txn
+from shouyin.terminal.errors import AcquirerNoAnswer, AcquirerUnavailable
+from shouyin.terminal.outcomes import condition_for
 from shouyin.terminal.ports import HostReply
 from shouyin.terminal.records import JournalEntry, PendingReversal, Stage
 from shouyin.terminal.slips import Slip, SlipKind
@@ -27,6 +30,7 @@ from shouyin.terminal.slips import Slip, SlipKind
 __all__ = [
     "acquirer_data",
     "arm",
+    "call_acquirer",
     "fail",
     "new_entry",
     "order_id",
@@ -121,6 +125,61 @@ def fail(
     services.state.put(done, drop_reversal=drop_reversal)
     logger.info("%s %s: %s (%s)", entry.kind.value, entry.ecr_ref, state.value, condition.value)
     return done
+
+
+def _approved(reply: HostReply) -> bool:
+    return reply.approved
+
+
+async def call_acquirer(
+    services: Services,
+    txn: Txn,
+    entry: JournalEntry,
+    operation: str,
+    request: Callable[[], Awaitable[HostReply]],
+    *,
+    flag: PendingReversal | None,
+    unreachable: str,
+    no_answer: tuple[ErrorCondition, str],
+    accept: Callable[[HostReply], bool] = _approved,
+) -> HostReply | JournalEntry:
+    """Call the acquirer for ``entry`` and record a definite failure unless it accepts.
+
+    Nothing was sent when the acquirer is unreachable, and a refusal is final: both drop the
+    reversal flag in the same commit as the failure. No answer leaves the outcome unknown, so
+    the flag is armed (the worker reverses until acknowledged) before the failure is recorded.
+
+    Args:
+        services: the terminal's services.
+        txn: the transaction to report progress for.
+        entry: the journal entry, already marked *sent*.
+        operation: the request's name, for logs and fault switches.
+        request: makes the call.
+        flag: the reversal flag stored before sending; ``None`` when the operation has none
+            (a refund is retried under its own number instead).
+        unreachable: the message when the acquirer could not be reached.
+        no_answer: the condition and message when no answer came.
+        accept: whether a reply counts as approved (default: ``reply.approved``); any other
+            reply is recorded as declined with the condition its response code maps to.
+
+    Returns:
+        The accepted reply, or the journal entry as recorded failed or declined.
+    """
+    drop = flag.id if flag is not None else None
+    try:
+        reply = await services.call(operation, request, txn)
+    except AcquirerUnavailable:
+        condition = ErrorCondition.UNREACHABLE_HOST
+        return fail(services, entry, condition, unreachable, drop_reversal=drop)
+    except AcquirerNoAnswer:
+        if flag is not None:
+            arm(services, flag)
+        return fail(services, entry, *no_answer)
+    if not accept(reply):
+        condition, message = condition_for(reply)
+        declined = TransactionState.DECLINED
+        return fail(services, entry, condition, message, state=declined, drop_reversal=drop)
+    return reply
 
 
 def acquirer_data(

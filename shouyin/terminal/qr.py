@@ -25,6 +25,7 @@ from shouyin.link.values import ErrorCondition, PaymentKind, ProgressStage, Tran
 from shouyin.terminal.common import (
     acquirer_data,
     arm,
+    call_acquirer,
     fail,
     order_id,
     print_slip,
@@ -128,20 +129,7 @@ async def qr_sale(
         return payment_response(done, txn.service_id)
     except AcquirerNoAnswer:
         reply = None
-    outcome = _classify(reply)
-    aborted = False
-    if outcome is _Outcome.UNKNOWN:
-        outcome, reply, aborted = await _poll(services, txn, entry, created, reply)
-    return await _conclude(
-        services,
-        txn,
-        entry=entry,
-        flag=flag,
-        outcome=outcome,
-        reply=reply,
-        created=created,
-        aborted=aborted,
-    )
+    return await _settle(services, txn, entry=entry, flag=flag, reply=reply, created=created)
 
 
 async def merchant_qr_sale(
@@ -155,42 +143,46 @@ async def merchant_qr_sale(
     entry, flag = await _start(services, entry)
     created = asyncio.get_running_loop().time()
     auth = _auth(services, entry, PaymentKind.MERCHANT_QR, None)
-    try:
-        reply = await services.call("precreate", lambda: services.acquirer.precreate(auth), txn)
-    except AcquirerUnavailable:
-        done = fail(
-            services,
-            entry,
-            ErrorCondition.UNREACHABLE_HOST,
-            "无法连接收单机构",
-            drop_reversal=flag.id,
-        )
-        return payment_response(done, txn.service_id)
-    except AcquirerNoAnswer:
-        arm(services, flag)  # the order may exist: close it
-        done = fail(services, entry, ErrorCondition.UNREACHABLE_HOST, "无法创建订单")
-        return payment_response(done, txn.service_id)
-    if not reply.approved or not reply.qr_payload:
-        condition, message = condition_for(reply)
-        done = fail(
-            services,
-            entry,
-            condition,
-            message,
-            state=TransactionState.DECLINED,
-            drop_reversal=flag.id,
-        )
-        return payment_response(done, txn.service_id)
-    services.status.screen = ("请扫码支付", format_fen(entry.amount), reply.qr_payload)
-    services.progress(txn, ProgressStage.SHOWING_QR, reply.qr_payload[:256])
-    outcome, last, aborted = await _poll(services, txn, entry, created, None)
+    reply = await call_acquirer(
+        services,
+        txn,
+        entry,
+        "precreate",
+        lambda: services.acquirer.precreate(auth),
+        flag=flag,  # armed on no answer: the order may exist, close it
+        unreachable="无法连接收单机构",
+        no_answer=(ErrorCondition.UNREACHABLE_HOST, "无法创建订单"),
+        accept=lambda reply: reply.approved and bool(reply.qr_payload),
+    )
+    if isinstance(reply, JournalEntry):
+        return payment_response(reply, txn.service_id)
+    payload = reply.qr_payload or ""  # never empty: ``accept`` refused that
+    services.status.screen = ("请扫码支付", format_fen(entry.amount), payload)
+    services.progress(txn, ProgressStage.SHOWING_QR, payload[:256])
+    return await _settle(services, txn, entry=entry, flag=flag, reply=None, created=created)
+
+
+async def _settle(
+    services: Services,
+    txn: Txn,
+    *,
+    entry: JournalEntry,
+    flag: PendingReversal,
+    reply: HostReply | None,
+    created: float,
+) -> PaymentResponse:
+    """Poll while the outcome of ``reply`` (``None``: no answer yet) is unknown, then conclude."""
+    outcome = _classify(reply)
+    aborted = False
+    if outcome is _Outcome.UNKNOWN:
+        outcome, reply, aborted = await _poll(services, txn, entry, created, reply)
     return await _conclude(
         services,
         txn,
         entry=entry,
         flag=flag,
         outcome=outcome,
-        reply=last,
+        reply=reply,
         created=created,
         aborted=aborted,
     )

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import ipaddress
 import json
 import os
@@ -36,6 +37,7 @@ from shouyin.link.pairing import PairingCode
 from shouyin.link.pairing_qr import PairingPayload, encode_payload
 from shouyin.link.transport import LinkAddress, Scheme, Transport, open_serial
 from shouyin.terminal.records import JournalEntry
+from tests.helpers.process import Event, expect_event
 
 from . import ECR_ID, QUICK_BACKOFF, TERMINAL_ID
 
@@ -258,6 +260,10 @@ class AcquirerProcess:
 class TerminalProcess:
     """``shouyin terminal sim`` followed through its JSON lines, with its control channel.
 
+    Unlike :class:`~tests.helpers.process.JsonLinesProcess` it reads a file its child writes
+    (:class:`ChildProcess`), so that the output outlives restarts and power cuts; only the wait
+    for an event (:func:`~tests.helpers.process.expect_event`) is shared.
+
     Args:
         group: starts the children (one per run: the terminal is restarted on the same state).
         args: the command line after ``shouyin terminal sim`` (without ``--control``).
@@ -268,7 +274,7 @@ class TerminalProcess:
         self.args = list(args)
         self.child: ChildProcess | None = None
         self.control_address = ""
-        self.seen: list[dict[str, Any]] = []
+        self.seen: list[Event] = []
         self.runs = 0
 
     async def start(self, *extra: str) -> TerminalProcess:
@@ -286,19 +292,15 @@ class TerminalProcess:
         Raises:
             AssertionError: the process reported an error or exited first.
         """
-        for earlier in self.seen:
-            if earlier["event"] == event:
-                self.seen.remove(earlier)
-                return earlier
-        assert self.child is not None, "not started"
-        async with asyncio.timeout(timeout):
-            while True:
-                line: dict[str, Any] = json.loads(await self.child.line(timeout))
-                if line["event"] == event:
-                    return line
-                if line["event"] == "error":
-                    raise AssertionError(f"terminal error {line}: {self.child.tail()}")
-                self.seen.append(line)
+        child = self.child
+        assert child is not None, "not started"
+
+        def refuse_errors(line: Event) -> None:
+            if line["event"] == "error":
+                raise AssertionError(f"terminal error {line}: {child.tail()}")
+
+        next_line = functools.partial(child.line, timeout)
+        return await expect_event(self.seen, event, next_line, timeout, check=refuse_errors)
 
     async def control(self, command: dict[str, Any]) -> dict[str, Any]:
         """One command on the terminal's control channel (bounded); fails unless ``ok``."""

@@ -70,7 +70,7 @@ from shouyin.link.transport import (
     open_serial,
     pairing_ssl_context,
 )
-from tests.e2e import (
+from tests.link.aio_helpers import (
     ECR_ID,
     FAST,
     QUICK_BACKOFF,

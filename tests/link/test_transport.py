@@ -36,7 +36,7 @@ from shouyin.link.transport import (
     pairing_ssl_context,
     serial_ack_timeout,
 )
-from tests.e2e import TIMEOUT, make_trust, now
+from tests.link.aio_helpers import TIMEOUT, make_trust, now
 
 T = TypeVar("T")
 EVERY_BYTE = bytes(range(256))

@@ -7,9 +7,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
-import signal
-import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -37,6 +34,7 @@ from shouyin.link.backoff import Backoff
 from shouyin.link.session import Connection
 from shouyin.link.transport import LinkAddress, Transport, connect_tcp, open_serial
 from shouyin.terminal.sim import POWER_LOSS_EXIT
+from tests.helpers.process import JsonLinesProcess
 
 WAIT = 15.0
 ECR_CONFIG = LinkConfig(
@@ -44,62 +42,12 @@ ECR_CONFIG = LinkConfig(
 )
 
 
-class SimProcess:
+class SimProcess(JsonLinesProcess):
     """``python -m shouyin.terminal sim ...``, followed through its JSON lines."""
 
     def __init__(self, args: Sequence[str], log: Path) -> None:
-        self.args = list(args)
-        self.log = log
-        self.process: asyncio.subprocess.Process | None = None
-        self.seen: list[dict[str, Any]] = []
-
-    async def __aenter__(self) -> SimProcess:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        with self.log.open("ab") as log:
-            self.process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "shouyin.terminal",
-                "sim",
-                *self.args,
-                "--log-level",
-                "INFO",
-                stdout=asyncio.subprocess.PIPE,
-                stderr=log,
-                env=env,
-            )
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        process = self.process
-        if process is None or process.returncode is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            process.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(process.wait(), 5.0)
-        except TimeoutError:
-            process.kill()
-            await process.wait()
-
-    async def expect(self, event: str, timeout: float = WAIT) -> dict[str, Any]:
-        for earlier in self.seen:
-            if earlier["event"] == event:
-                self.seen.remove(earlier)
-                return earlier
-        assert self.process is not None and self.process.stdout is not None
-        async with asyncio.timeout(timeout):
-            while True:
-                raw = await self.process.stdout.readline()
-                if not raw:
-                    raise AssertionError(f"exited before {event!r}: {self.tail()}")
-                line: dict[str, Any] = json.loads(raw)
-                if line["event"] == event:
-                    return line
-                self.seen.append(line)
-
-    def tail(self) -> str:
-        return self.log.read_text(errors="replace")[-3000:] if self.log.exists() else ""
+        module = ["shouyin.terminal", "sim", *args, "--log-level", "INFO"]
+        super().__init__("simulator", module, log, wait=WAIT, grace=5.0, tail_chars=3000)
 
 
 async def control(address: str, command: dict[str, Any]) -> dict[str, Any]:
@@ -243,7 +191,7 @@ def test_tls_terminal_pairs_by_qr_code_and_comes_back_with_its_certificate(
 ) -> None:
     from shouyin.link.aio import LinkServer
     from shouyin.link.pairing_qr import PairingPayload, encode_payload
-    from tests.e2e import ecr_capabilities, make_trust
+    from tests.link.aio_helpers import ecr_capabilities, make_trust
 
     async def scenario() -> None:
         trust = make_trust(tmp_path / "ecr")
