@@ -11,7 +11,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from bench import catalogue, durable, link, payments
+from bench import catalogue, durable, link, payments, reconcile
 from bench.common import Figure
 
 SECTIONS: dict[str, Callable[[Path, argparse.Namespace], list[Figure]]] = {
@@ -19,6 +19,7 @@ SECTIONS: dict[str, Callable[[Path, argparse.Namespace], list[Figure]]] = {
     "durable": durable.run,
     "link": link.run,
     "payments": payments.run,
+    "reconcile": reconcile.run,
 }
 
 
@@ -30,6 +31,9 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, help="keep files here instead of a temp dir")
     parser.add_argument("--link-round-trips", type=int, default=3000, help="TLS round trips")
     parser.add_argument("--payments", type=int, default=1000, help="card payments to time")
+    parser.add_argument(
+        "--reconcile-transactions", type=int, default=1_000_000, help="reconciliation size"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     console = Console()

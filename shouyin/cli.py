@@ -46,12 +46,14 @@ def _mount_subcommands() -> None:
     from shouyin.acquirer.cli import acquirer_app
     from shouyin.fleet.cli import fleet_app
     from shouyin.link.cli import link_app
+    from shouyin.payments.cli import payments_app
     from shouyin.terminal.cli import terminal_app
 
     app.add_typer(link_app, name="link", help="Terminal link: decode captures for debugging")
     app.add_typer(acquirer_app, name="acquirer", help="Acquirer host simulator (ISO 8583)")
     app.add_typer(terminal_app, name="terminal", help="Payment terminal simulator (电签POS)")
     app.add_typer(fleet_app, name="fleet", help="Terminals: register, pair, revoke (终端管理)")
+    app.add_typer(payments_app, name="payments", help="Payments: reconciliation (对账)")
 
 
 _mount_subcommands()

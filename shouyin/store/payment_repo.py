@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import builtins
 import json
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import RowMapping, func, select, text, update
@@ -150,6 +150,33 @@ class SqlPaymentIntentRepository:
         """The lane's open and retry-state intents, oldest first."""
         query = select(_P).where(_P.c.lane_id == lane_id, _UNSETTLED)
         return self._rows(query.order_by(_P.c.created_at, _P.c.ecr_ref))
+
+    def journal(
+        self,
+        lane_id: str | None = None,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        batch: str | None = None,
+    ) -> builtins.list[PaymentIntent]:
+        """Every intent (read only, for settlement and reconciliation), by ``ecr_ref``.
+
+        Args:
+            lane_id: only this lane's.
+            since: only those created at or after this time.
+            until: only those created before this time.
+            batch: only those the acquirer put in this batch.
+        """
+        query = select(_P)
+        if lane_id is not None:
+            query = query.where(_P.c.lane_id == lane_id)
+        if since is not None:
+            query = query.where(_P.c.created_at >= since)
+        if until is not None:
+            query = query.where(_P.c.created_at < until)
+        if batch is not None:
+            query = query.where(_P.c.batch == batch)
+        return self._rows(query.order_by(_P.c.ecr_ref))
 
     def next_ecr_ref(self, lane_id: str, day: date) -> str:
         """One more than the highest counter of the lane's ecr_refs of ``day``."""
