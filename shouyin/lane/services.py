@@ -304,13 +304,21 @@ def pay_cash(uow: AbstractUnitOfWork, ctx: Context, sale_id: str, tendered: Mone
         sale = get_sale(uow, sale_id)
         sale.add_tender(TenderKind.CASH, tendered)
         if not sale.remaining:
-            _complete(uow, ctx, sale)
+            complete_paid_sale(uow, ctx, sale)
         uow.sales.save(sale)
         uow.commit()
         return sale
 
 
-def _complete(uow: AbstractUnitOfWork, ctx: Context, sale: Sale) -> None:
+def complete_paid_sale(uow: AbstractUnitOfWork, ctx: Context, sale: Sale) -> None:
+    """Complete a fully paid sale: count it into its shift and queue it for the store server.
+
+    Called inside the caller's unit of work (cash here, card/QR by the payment orchestrator),
+    so that the sale's completion commits together with the payment that completed it.
+
+    Raises:
+        DomainError: the sale cannot be completed, or its shift is closed or missing.
+    """
     sale.complete(ctx.clock())
     shift = uow.shifts.get(sale.shift_id)
     if shift is None:  # a sale always has its shift, unless storage was tampered with

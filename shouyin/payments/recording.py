@@ -26,13 +26,13 @@ from datetime import datetime
 from typing import Any
 
 from shouyin.domain.carddata import scrub
-from shouyin.domain.errors import DomainError, ShiftError
+from shouyin.domain.errors import DomainError
 from shouyin.domain.money import Money
 from shouyin.domain.sale import Sale
 from shouyin.domain.sale_lines import TenderKind
 from shouyin.domain.sale_states import SaleState
 from shouyin.domain.users import Action, Approval
-from shouyin.lane.services import Context, UnknownSale
+from shouyin.lane.services import Context, UnknownSale, complete_paid_sale
 from shouyin.link.values import Wallet
 from shouyin.payments.errors import (
     AmountRefused,
@@ -54,7 +54,6 @@ from shouyin.payments.verdicts import Verdict, VerdictKind
 __all__ = [
     "Recorded",
     "begin_void",
-    "complete_sale",
     "load",
     "mark_sent",
     "mark_unknown",
@@ -124,21 +123,6 @@ def result_fields(intent: PaymentIntent, verdict: Verdict) -> dict[str, Any]:
             wallet=data.wallet if data.wallet not in (None, Wallet.OTHER) else intent.wallet,
         )
     return fields
-
-
-def complete_sale(uow: PaymentUnitOfWork, ctx: Context, sale: Sale) -> None:
-    """Complete a fully paid sale with its shift and outbox message (as lane services do).
-
-    Raises:
-        DomainError: the sale cannot be completed, or its shift is closed or missing.
-    """
-    sale.complete(ctx.clock())
-    shift = uow.shifts.get(sale.shift_id)
-    if shift is None:
-        raise ShiftError(f"sale {sale.sale_id} refers to a missing shift {sale.shift_id}")
-    shift.record_sale(sale)
-    uow.shifts.save(shift)
-    uow.outbox.add("sale.completed", {"sale_id": sale.sale_id, "lane_id": sale.lane_id})
 
 
 # -- payments --------------------------------------------------------------------------------------
@@ -277,7 +261,7 @@ def _attach(
             raise AmountRefused(verdict.amount, intent.amount.fen, "amount_mismatch")
         tender = sale.add_tender(intent.tender_kind, intent.amount, intent.payment_ref())
         if not sale.remaining:
-            complete_sale(uow, ctx, sale)
+            complete_paid_sale(uow, ctx, sale)
     except (DomainError, AmountRefused) as error:
         condition = "amount_mismatch" if isinstance(error, AmountRefused) else "sale_refused"
         logger.error(
