@@ -19,6 +19,9 @@ from rich.logging import RichHandler
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
 from shouyin.config import Settings
+from shouyin.domain.errors import DomainError
+from shouyin.i18n import t
+from shouyin.logs import configure_logging
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -27,9 +30,6 @@ if TYPE_CHECKING:
     from shouyin.domain.reports import Report
     from shouyin.lane.services import Context
     from shouyin.store.uow import SqlUnitOfWork
-from shouyin.domain.errors import DomainError
-from shouyin.i18n import t
-from shouyin.logs import configure_logging
 
 app = typer.Typer(
     help="shouyin 收银: supermarket checkout and payment terminals", no_args_is_help=True
@@ -62,7 +62,6 @@ console = Console()
 err_console = Console(stderr=True)
 
 EXIT_USER_ERROR = 1
-EXIT_INTERNAL = 2
 
 
 def _settings() -> Settings:
