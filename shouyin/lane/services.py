@@ -62,10 +62,6 @@ class Context:
     tz: ZoneInfo = STORE_TZ
 
 
-class UnknownUser(AuthError):
-    """No account with that user name (only for admin commands; logins say InvalidCredentials)."""
-
-
 class UserExists(AuthError):
     """An account with that user name already exists."""
 
