@@ -25,8 +25,11 @@ class PaymentPolicy:
         reversal_retry_max: the longest pause between attempts.
         inline_tries: attempts made while the cashier waits (the rest in the background).
         link_wait: at start-up, how long recovery waits for the terminal to log in.
-        record_sent: write the ``sent`` state (observability; recovery does not need it, and
-            it costs one commit while the request is on the terminal).
+        record_sent: write the ``sent`` state once the request left. Off by default: it is
+            observability only (recovery settles a ``pending`` intent exactly as a ``sent`` one,
+            querying the terminal by ``ecr_ref``) and it costs one durable commit per payment,
+            refund and void. The intent before sending and the result after the answer are
+            written durably either way.
 
     Raises:
         ValueError: a non-positive interval or window, or fewer than one inline try.
@@ -40,7 +43,7 @@ class PaymentPolicy:
     reversal_retry_max: float = 120.0
     inline_tries: int = 3
     link_wait: float = 30.0
-    record_sent: bool = True
+    record_sent: bool = False
 
     def __post_init__(self) -> None:
         if min(self.query_interval, self.query_window, self.reversal_retry) <= 0:

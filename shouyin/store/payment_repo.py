@@ -18,7 +18,7 @@ import json
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import RowMapping, func, select, text, update
+from sqlalchemy import RowMapping, bindparam, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -36,6 +36,16 @@ __all__ = ["SqlPaymentIntentRepository", "SqlPaymentUnitOfWork"]
 _P = table(PaymentIntentRow)
 _UNSETTLED = text(UNSETTLED_INTENT)
 _COUNTER_END = ":"  # sorts right after "9": the upper bound of a day's ecr_refs
+
+# The statements of every payment, built once so that SQLAlchemy computes their cache keys once.
+_GET = select(_P).where(_P.c.ecr_ref == bindparam("ecr_ref"))
+_FOR_SALE = (
+    select(_P).where(_P.c.sale_id == bindparam("sale_id")).order_by(_P.c.created_at, _P.c.ecr_ref)
+)
+_SAVE = update(_P).where(_P.c.ecr_ref == bindparam("key_ecr_ref"))
+_HIGHEST = select(func.max(_P.c.ecr_ref)).where(
+    _P.c.ecr_ref >= bindparam("low"), _P.c.ecr_ref < bindparam("high")
+)
 
 
 def _values(intent: PaymentIntent) -> dict[str, Any]:
@@ -129,22 +139,20 @@ class SqlPaymentIntentRepository:
             LookupError: if it was never added.
         """
         values = _values(intent)
-        del values["ecr_ref"]
-        result = self._session.connection().execute(
-            update(_P).where(_P.c.ecr_ref == intent.ecr_ref), values
-        )
+        values["key_ecr_ref"] = values.pop("ecr_ref")
+        result = self._session.connection().execute(_SAVE, values)
         if result.rowcount != 1:
             raise LookupError(f"no payment intent {intent.ecr_ref} to save")
 
     def get(self, ecr_ref: str) -> PaymentIntent | None:
         """The intent with this ``ecr_ref``, or None."""
-        found = self._rows(select(_P).where(_P.c.ecr_ref == ecr_ref))
-        return found[0] if found else None
+        row = self._session.connection().execute(_GET, {"ecr_ref": ecr_ref}).mappings().first()
+        return None if row is None else _intent_from(row)
 
     def for_sale(self, sale_id: str) -> builtins.list[PaymentIntent]:
         """Every intent of a sale, oldest first."""
-        query = select(_P).where(_P.c.sale_id == sale_id)
-        return self._rows(query.order_by(_P.c.created_at, _P.c.ecr_ref))
+        rows = self._session.connection().execute(_FOR_SALE, {"sale_id": sale_id}).mappings()
+        return [_intent_from(row) for row in rows]
 
     def unsettled(self, lane_id: str) -> builtins.list[PaymentIntent]:
         """The lane's open and retry-state intents, oldest first."""
@@ -181,15 +189,8 @@ class SqlPaymentIntentRepository:
     def next_ecr_ref(self, lane_id: str, day: date) -> str:
         """One more than the highest counter of the lane's ecr_refs of ``day``."""
         prefix = format_ecr_ref(lane_id, day, 0)[:-6]
-        highest = (
-            self._session.connection()
-            .execute(
-                select(func.max(_P.c.ecr_ref)).where(
-                    _P.c.ecr_ref >= prefix, _P.c.ecr_ref < prefix + _COUNTER_END
-                )
-            )
-            .scalar()
-        )
+        bounds = {"low": prefix, "high": prefix + _COUNTER_END}
+        highest = self._session.connection().execute(_HIGHEST, bounds).scalar()
         number = int(highest[len(prefix) :]) if highest and highest[len(prefix) :].isdigit() else 0
         return format_ecr_ref(lane_id, day, number + 1)
 

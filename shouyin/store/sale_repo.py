@@ -24,7 +24,15 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, RowMapping, delete, literal_column, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    RowMapping,
+    bindparam,
+    delete,
+    literal_column,
+    select,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -91,6 +99,12 @@ _LINE_COLUMNS = (
     "price_override_by",
 )
 _TENDER_COLUMNS = ("sale_id", "tender_no", "kind", "amount", "voided", *REF_COLUMNS)
+
+# One sale by id (SqlSaleRepository.get): built once, so that SQLAlchemy computes their cache keys
+# once rather than on every load.
+_GET_HEADER = select(_S).where(_S.c.sale_id == bindparam("sale_id"))
+_GET_LINES = select(_L).where(_L.c.sale_id == bindparam("sale_id")).order_by(_L.c.line_no)
+_GET_TENDERS = select(_T).where(_T.c.sale_id == bindparam("sale_id")).order_by(_T.c.tender_no)
 
 
 def _header_row(sale: Sale) -> tuple[Any, ...]:
@@ -280,8 +294,16 @@ class SqlSaleRepository:
     # -- reading ---------------------------------------------------------------------------------
     def get(self, sale_id: str) -> Sale | None:
         """The sale with this id, rebuilt without events, or None."""
-        found = self._load(_S.c.sale_id == sale_id)
-        return found[0] if found else None
+        # The payment path loads a sale in every write: pre-built statements (their cache keys
+        # computed once) and no sub-select, since the one sale's id is known.
+        conn = self._session.connection()
+        params = {"sale_id": sale_id}
+        header = conn.execute(_GET_HEADER, params).mappings().first()
+        if header is None:
+            return None
+        lines = [_line_from(row) for row in conn.execute(_GET_LINES, params).mappings()]
+        tenders = [_tender_from(row) for row in conn.execute(_GET_TENDERS, params).mappings()]
+        return self._restore(header, lines, tenders)
 
     def list_by_shift(self, shift_ids: Collection[str]) -> list[Sale]:
         """Every sale of these shifts, in any state, by opening time then id."""
@@ -318,13 +340,17 @@ class SqlSaleRepository:
             select(_T).where(_T.c.sale_id.in_(ids)).order_by(_T.c.sale_id, _T.c.tender_no)
         ).mappings():
             tenders[row["sale_id"]].append(_tender_from(row))
-        sales = []
-        for header in headers:
-            sale_id = header["sale_id"]
-            sale = _sale_from(header, lines[sale_id], tenders[sale_id])
-            self._stored[sale_id] = (sale.lines, sale.tenders)
-            sales.append(sale)
-        return sales
+        return [
+            self._restore(header, lines[header["sale_id"]], tenders[header["sale_id"]])
+            for header in headers
+        ]
+
+    def _restore(
+        self, header: RowMapping, lines: Sequence[SaleLine], tenders: Sequence[Tender]
+    ) -> Sale:
+        sale = _sale_from(header, lines, tenders)
+        self._stored[sale.sale_id] = (sale.lines, sale.tenders)
+        return sale
 
 
 def _same(old: tuple[Any, ...], number: int, new: object) -> bool:

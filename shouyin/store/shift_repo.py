@@ -13,7 +13,16 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, RowMapping, Table, delete, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    RowMapping,
+    Table,
+    bindparam,
+    delete,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from shouyin.domain.money import Money
@@ -42,6 +51,11 @@ def _header_values(shift: Shift) -> dict[str, Any]:
 
 _MOVEMENT_COLUMNS = ("shift_id", "seq", "kind", "amount", "reference", "at", "approver_id")
 _NO_SALE_COLUMNS = ("shift_id", "seq", "at", "approver_id", "reason")
+
+# One shift by id (SqlShiftRepository.get), built once so that their cache keys are computed once.
+_GET_HEADER = select(_S).where(_S.c.shift_id == bindparam("shift_id"))
+_GET_MOVEMENTS = select(_M).where(_M.c.shift_id == bindparam("shift_id")).order_by(_M.c.seq)
+_GET_NO_SALES = select(_N).where(_N.c.shift_id == bindparam("shift_id")).order_by(_N.c.seq)
 
 
 def _movement_row(shift_id: str, seq: int, m: CashMovement) -> tuple[Any, ...]:
@@ -146,8 +160,16 @@ class SqlShiftRepository:
 
     def get(self, shift_id: str) -> Shift | None:
         """The shift with this id, or None."""
-        found = self._load(_S.c.shift_id == shift_id)
-        return found[0] if found else None
+        # Every card sale completes through here: pre-built statements (cache keys computed
+        # once), and no sub-select since the one shift's id is known.
+        conn = self._session.connection()
+        params = {"shift_id": shift_id}
+        header = conn.execute(_GET_HEADER, params).mappings().first()
+        if header is None:
+            return None
+        movements = [_movement_from(row) for row in conn.execute(_GET_MOVEMENTS, params).mappings()]
+        no_sales = [_no_sale_from(row) for row in conn.execute(_GET_NO_SALES, params).mappings()]
+        return self._restore(header, movements, no_sales)
 
     def open_for_lane(self, lane_id: str) -> Shift | None:
         """The lane's open shift, if any (the newest, should there be several)."""
@@ -179,22 +201,25 @@ class SqlShiftRepository:
             select(_N).where(_N.c.shift_id.in_(ids)).order_by(_N.c.shift_id, _N.c.seq)
         ).mappings():
             no_sales[row["shift_id"]].append(_no_sale_from(row))
-        shifts = []
-        for h in headers:
-            sid = h["shift_id"]
-            counted = h["counted_cash"]
-            shift = Shift(
-                shift_id=sid,
-                lane_id=h["lane_id"],
-                cashier_id=h["cashier_id"],
-                opened_at=h["opened_at"],
-                opening_float=Money(h["opening_float"]),
-                state=ShiftState(h["state"]),
-                movements=movements[sid],
-                no_sales=no_sales[sid],
-                closed_at=h["closed_at"],
-                counted_cash=None if counted is None else Money(counted),
-            )
-            self._stored[sid] = (_header_values(shift), shift.movements, shift.no_sales)
-            shifts.append(shift)
-        return shifts
+        return [
+            self._restore(h, movements[h["shift_id"]], no_sales[h["shift_id"]]) for h in headers
+        ]
+
+    def _restore(
+        self, h: RowMapping, movements: list[CashMovement], no_sales: list[NoSale]
+    ) -> Shift:
+        counted = h["counted_cash"]
+        shift = Shift(
+            shift_id=h["shift_id"],
+            lane_id=h["lane_id"],
+            cashier_id=h["cashier_id"],
+            opened_at=h["opened_at"],
+            opening_float=Money(h["opening_float"]),
+            state=ShiftState(h["state"]),
+            movements=movements,
+            no_sales=no_sales,
+            closed_at=h["closed_at"],
+            counted_cash=None if counted is None else Money(counted),
+        )
+        self._stored[shift.shift_id] = (_header_values(shift), shift.movements, shift.no_sales)
+        return shift

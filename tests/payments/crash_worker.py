@@ -60,7 +60,8 @@ from tests.terminal import VirtualTimeLoop
 
 T = TypeVar("T")
 
-POLICY = PaymentPolicy(query_window=20, reversal_retry=5, reversal_retry_max=20)
+# record_sent: the kill point after the ``sent`` write is one of those every case dies at.
+POLICY = PaymentPolicy(query_window=20, reversal_retry=5, reversal_retry_max=20, record_sent=True)
 CHILD_DEADLINE = 60.0  # real seconds for one child process
 RECOVERY_ROUNDS = 30  # background passes (15 virtual seconds apart) before giving up
 KILLED_BY_SIGKILL = -signal.SIGKILL

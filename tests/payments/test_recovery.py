@@ -69,7 +69,9 @@ def test_terminal_that_never_answers_is_reversed_until_acknowledged(tmp_path: Pa
         terminal.script(FakeBehaviour.NEVER_ANSWER)  # it charges, and never says so
         with sql_uow(tmp_path / "lane.db") as uow:
             shop = Shop.open(uow)
-            orchestrator = PaymentOrchestrator(uow, terminal, shop.ctx)
+            # record_sent: the payment's send is then counted in ``attempts`` (asserted below)
+            policy = PaymentPolicy(record_sent=True)
+            orchestrator = PaymentOrchestrator(uow, terminal, shop.ctx, policy=policy)
             await orchestrator.recover_all()
             sale_id = shop.sale((RICE, 1))
             outcome = await orchestrator.pay(sale_id, TenderKind.CARD, Money(5990))
@@ -96,7 +98,11 @@ def test_restarted_lane_recovers_a_sent_payment_before_taking_new_ones(tmp_path:
         with sql_uow(tmp_path / "lane.db") as uow:
             shop = Shop.open(uow)
             dying = PaymentOrchestrator(
-                uow, terminal, shop.ctx, checkpoint=crash_at(KillPoint.AFTER_SENT_WRITE, reached)
+                uow,
+                terminal,
+                shop.ctx,
+                policy=PaymentPolicy(record_sent=True),
+                checkpoint=crash_at(KillPoint.AFTER_SENT_WRITE, reached),
             )
             await dying.recover_all()
             sale_id = shop.sale((RICE, 1))
@@ -151,7 +157,7 @@ CASES = (
 def test_a_crash_at_any_step_leaves_a_journal_that_recovery_settles(
     tmp_path: Path, scenario: str, point: KillPoint
 ) -> None:
-    policy = PaymentPolicy(query_window=20)
+    policy = PaymentPolicy(query_window=20, record_sent=True)  # AFTER_SENT_WRITE is a case
 
     async def main() -> None:
         terminal = FakeTerminal(hang_for=5)
@@ -217,7 +223,9 @@ def test_unanswered_refund_is_sent_again_with_the_same_number(tmp_path: Path) ->
         terminal = FakeTerminal(hang_for=5)
         with sql_uow(tmp_path / "lane.db") as uow:
             shop = Shop.open(uow)
-            orchestrator = PaymentOrchestrator(uow, terminal, shop.ctx)
+            # record_sent: each send of the refund is then counted in ``attempts`` (asserted)
+            policy = PaymentPolicy(record_sent=True)
+            orchestrator = PaymentOrchestrator(uow, terminal, shop.ctx, policy=policy)
             await orchestrator.recover_all()
             sale_id = shop.sale((COLA, 4))
             paid = await orchestrator.pay(sale_id, TenderKind.CARD, Money(1400))

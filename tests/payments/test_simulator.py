@@ -259,7 +259,11 @@ def test_cashier_restart_mid_payment_recovers_it_before_new_sales(tmp_path: Path
             with sql_uow(tmp_path / "lane.db") as uow:
                 shop = Shop.open(uow)
                 dying = PaymentOrchestrator(
-                    uow, rig.cashier, shop.ctx, checkpoint=die_after_sending
+                    uow,
+                    rig.cashier,
+                    shop.ctx,
+                    policy=PaymentPolicy(record_sent=True),
+                    checkpoint=die_after_sending,
                 )
                 await dying.recover_all()
                 sale_id = shop.sale((RICE, 1))
