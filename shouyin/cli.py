@@ -46,7 +46,7 @@ def _mount_subcommands() -> None:
     from shouyin.acquirer.cli import acquirer_app
     from shouyin.fleet.cli import fleet_app
     from shouyin.link.cli import link_app
-    from shouyin.payments.cli import payments_app
+    from shouyin.payments.cli import payments_app, reconcile_command
     from shouyin.terminal.cli import terminal_app
 
     app.add_typer(link_app, name="link", help="Terminal link: decode captures for debugging")
@@ -54,6 +54,10 @@ def _mount_subcommands() -> None:
     app.add_typer(terminal_app, name="terminal", help="Payment terminal simulator (电签POS)")
     app.add_typer(fleet_app, name="fleet", help="Terminals: register, pair, revoke (终端管理)")
     app.add_typer(payments_app, name="payments", help="Payments: reconciliation (对账)")
+    # `shouyin reconcile` is the day-end command admins look for; same as `payments reconcile`.
+    app.command("reconcile", help="对账: lane journal vs terminal batch vs acquirer ledger")(
+        reconcile_command
+    )
 
 
 _mount_subcommands()

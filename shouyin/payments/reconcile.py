@@ -141,13 +141,17 @@ def sort_key(record: Record) -> tuple[str, str, str, str, int, str, str, str]:
     )
 
 
-def _row_key(row: Row) -> tuple[str, str, str, str, str, str]:
+def _row_key(row: Row) -> tuple[str, str, str, str, str, str, str, str]:
+    # Every field takes part: rows equal but for one field must still sort the same way
+    # whatever order the inputs came in (a sale and a refund sharing a trace, say).
     return (
         row.ecr_ref or "",
         row.batch or "",
         row.trace or "",
         row.rrn or "",
         row.outcome.value,
+        row.kind,
+        row.operation,
         repr(row[7:]),
     )
 
