@@ -37,10 +37,11 @@ from shouyin.link import (
     Role,
     encode,
 )
-from shouyin.link.aio import LinkEndpoint, LinkServer, pair_terminal
+from shouyin.link.aio import LinkEndpoint
 from shouyin.link.firewall import Firewall, FirewallPolicy
 from shouyin.link.keystore import KeyStore, TerminalKeyStore
 from shouyin.link.peer import peer_capabilities
+from shouyin.link.server import LinkServer, pair_terminal
 from shouyin.link.transport import (
     LinkAddress,
     PtyCable,

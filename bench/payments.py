@@ -35,10 +35,11 @@ from shouyin.domain.users import PasswordHasher, Role, User
 from shouyin.lane import services
 from shouyin.link import Connection, MessageReceived, PaymentKind, PaymentRequest, Request, Result
 from shouyin.link import Role as LinkRole
-from shouyin.link.aio import LinkEndpoint, LinkServer
+from shouyin.link.aio import LinkEndpoint
 from shouyin.link.firewall import Firewall, FirewallPolicy
 from shouyin.link.keystore import KeyStore, TerminalKeyStore
 from shouyin.link.peer import peer_capabilities
+from shouyin.link.server import LinkServer
 from shouyin.link.transport import connect_tls
 from shouyin.payments import PaymentOrchestrator
 from shouyin.store.engine import make_engine

@@ -3,7 +3,7 @@
 * :mod:`~shouyin.fleet.registry`: the terminal records (终端号, lane, name, serial URL, state
   registered / paired / revoked, certificate serial and expiry) and their services;
 * :mod:`~shouyin.fleet.keys`: paired terminals' long-term link keys, sealed at rest
-  (:class:`TerminalKeyRing`, the ``keys`` lookup of :class:`~shouyin.link.aio.LinkServer`);
+  (:class:`TerminalKeyRing`, the ``keys`` lookup of :class:`~shouyin.link.server.LinkServer`);
 * :mod:`~shouyin.fleet.pairing`: pairing, re-pairing and revoking (DESIGN.md section 4,
   "Pairing and trust");
 * :mod:`~shouyin.fleet.cli`: ``shouyin fleet add | list | pair | revoke``.

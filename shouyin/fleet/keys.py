@@ -25,7 +25,7 @@ edited, does not decrypt. Writes are atomic (:func:`~shouyin.link.keystore.atomi
 readable by group or others are refused (as ssh does), nothing here logs key bytes, the KEK or the
 passphrase, and ``repr`` shows only the directory.
 
-:class:`TerminalKeyRing` is the ``keys`` lookup :class:`~shouyin.link.aio.LinkServer` takes.
+:class:`TerminalKeyRing` is the ``keys`` lookup :class:`~shouyin.link.server.LinkServer` takes.
 """
 
 from __future__ import annotations
@@ -176,7 +176,7 @@ def _int_field(data: Mapping[str, Any], name: str, path: Path) -> int:
 class TerminalKeyRing:
     """Paired terminals' long-term keys, sealed at rest (see the module docstring).
 
-    Usable as the ``keys`` lookup of :class:`~shouyin.link.aio.LinkServer` (``keys=ring`` or
+    Usable as the ``keys`` lookup of :class:`~shouyin.link.server.LinkServer` (``keys=ring`` or
     ``keys=ring.get``). Keys are read from disk at each lookup, so a key deleted by
     ``shouyin fleet revoke`` in another process stops working at the next connection; the KEK is
     loaded (and the passphrase stretched) once per key ring.

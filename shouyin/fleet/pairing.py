@@ -8,7 +8,7 @@
    (``shouyin init``) and the key ring must unlock (passphrase checked before a code is shown);
 2. a one-time :class:`~shouyin.link.pairing.PairingCode` is made: 8 digits, 10 minutes, single
    use, burnt after 3 wrong tries;
-3. a network terminal: a :class:`~shouyin.link.aio.LinkServer` listens on
+3. a network terminal: a :class:`~shouyin.link.server.LinkServer` listens on
    ``Settings.listen_addresses`` at ``Settings.link_port`` (``tls://`` only) behind the firewall
    built from the settings (adapted: see :class:`_PairingFirewall`), with pairing open; the
    admin is shown the code and the QR code ``{address, port, code, CA fingerprint}``
@@ -62,7 +62,7 @@ from shouyin.fleet.registry import (
     validate_lane_id,
     validate_terminal_id,
 )
-from shouyin.link.aio import KeyLookup, LinkEndpoint, LinkServer
+from shouyin.link.aio import LinkEndpoint
 from shouyin.link.config import LinkConfig
 from shouyin.link.errors import PairingCodeRejected, PairingFailed
 from shouyin.link.events import Event, Paired, PairingAborted
@@ -71,6 +71,7 @@ from shouyin.link.keystore import KeyStore
 from shouyin.link.pairing import PAIRING_CODE_LIFETIME, CertificateIssuer, CodeState, PairingCode
 from shouyin.link.pairing_qr import PairingPayload
 from shouyin.link.pki import CertificateRejected, certificate_from_pem
+from shouyin.link.server import KeyLookup, LinkServer
 from shouyin.link.session import Connection
 from shouyin.link.states import Role
 from shouyin.link.transport import open_serial

@@ -33,7 +33,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from shouyin.link.aio import LinkEndpoint, pair_terminal
+from shouyin.link.aio import LinkEndpoint
 from shouyin.link.config import LinkConfig
 from shouyin.link.errors import LinkError
 from shouyin.link.events import (
@@ -75,6 +75,7 @@ from shouyin.link.messages import (
     failure_response,
 )
 from shouyin.link.security import LongTermKey
+from shouyin.link.server import pair_terminal
 from shouyin.link.session import Connection
 from shouyin.link.states import Role
 from shouyin.link.transport import (

@@ -32,13 +32,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
-from shouyin.link.aio import LinkEndpoint, pair_terminal
+from shouyin.link.aio import LinkEndpoint
 from shouyin.link.config import LinkConfig
 from shouyin.link.errors import LinkError
 from shouyin.link.events import LinkDead, LoggedIn, LoggedOut, MessageReceived, Paired, SessionReset
 from shouyin.link.keystore import TerminalKeyStore
 from shouyin.link.messages import MessageBase, Request
 from shouyin.link.pairing_qr import parse_payload
+from shouyin.link.server import pair_terminal
 from shouyin.link.session import Connection
 from shouyin.link.states import Role
 from shouyin.link.transport import (

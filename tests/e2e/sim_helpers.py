@@ -30,11 +30,12 @@ from typing import Any
 from shouyin.acquirer.client import AcquirerControl
 from shouyin.acquirer.ledger import LedgerEntry
 from shouyin.link import Capabilities, Connection, LinkConfig, LongTermKey, Paired, Role
-from shouyin.link.aio import LinkEndpoint, LinkServer
+from shouyin.link.aio import LinkEndpoint
 from shouyin.link.firewall import Firewall, FirewallPolicy
 from shouyin.link.keystore import KeyStore
 from shouyin.link.pairing import PairingCode
 from shouyin.link.pairing_qr import PairingPayload, encode_payload
+from shouyin.link.server import LinkServer
 from shouyin.link.transport import LinkAddress, Scheme, Transport, open_serial
 from shouyin.terminal.records import JournalEntry
 from tests.helpers.process import Event, expect_event

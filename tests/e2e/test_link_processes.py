@@ -24,9 +24,10 @@ from shouyin.link import (
     Result,
     Role,
 )
-from shouyin.link.aio import LinkEndpoint, LinkServer
+from shouyin.link.aio import LinkEndpoint
 from shouyin.link.peer import save_key
 from shouyin.link.security import LongTermKey
+from shouyin.link.server import LinkServer
 from shouyin.link.transport import (
     LinkAddress,
     PtyCable,

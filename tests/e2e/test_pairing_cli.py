@@ -29,9 +29,9 @@ from shouyin.fleet.keys import TerminalKeyRing
 from shouyin.fleet.pairing import build_link_server
 from shouyin.fleet.registry import TerminalState, get_terminal
 from shouyin.link import DisplayRequest, PairingFailed, Result
-from shouyin.link.aio import pair_terminal
 from shouyin.link.keystore import KeyStore
 from shouyin.link.peer import peer_capabilities
+from shouyin.link.server import pair_terminal
 from shouyin.link.transport import LinkAddress, connect_tls, pairing_ssl_context
 from shouyin.store.terminal_repo import SqlTerminalUnitOfWork
 from tests.fleet import TERMINAL_ID, init_store, make_settings, settings_env

@@ -15,9 +15,9 @@ from shouyin.config import Settings
 from shouyin.fleet.keys import TerminalKeyRing
 from shouyin.fleet.pairing import PairingInvitation
 from shouyin.link import Paired
-from shouyin.link.aio import pair_terminal
 from shouyin.link.keystore import KeyStore, TerminalKeyStore
 from shouyin.link.peer import peer_capabilities
+from shouyin.link.server import pair_terminal
 from shouyin.link.transport import LinkAddress, connect_tls, pairing_ssl_context
 
 T = TypeVar("T")

@@ -51,10 +51,11 @@ from shouyin.link import (
     TransactionStatusRequest,
     TransactionStatusResponse,
 )
-from shouyin.link.aio import LinkEndpoint, LinkLost, LinkServer, pair_terminal
+from shouyin.link.aio import LinkEndpoint, LinkLost
 from shouyin.link.firewall import FirewallPolicy, RefusalReason
 from shouyin.link.keystore import TerminalKeyStore
 from shouyin.link.peer import Responder, peer_capabilities, serve
+from shouyin.link.server import LinkServer, pair_terminal
 from shouyin.link.transport import (
     AddressError,
     LinkAddress,
@@ -680,7 +681,7 @@ def test_stranger_without_a_client_certificate_is_refused(
             await _refused(server, HANDSHAKE_REFUSED)
             assert not server.endpoints
 
-    with caplog.at_level(logging.WARNING, logger="shouyin.link.aio"):
+    with caplog.at_level(logging.WARNING, logger="shouyin.link.server"):
         run(scenario())
     assert "refused 127.0.0.1: TLS handshake failed" in caplog.text
 

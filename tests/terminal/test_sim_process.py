@@ -189,8 +189,8 @@ def test_tcp_listening_terminal_pairs_and_serves_payments(tmp_path: Path) -> Non
 def test_tls_terminal_pairs_by_qr_code_and_comes_back_with_its_certificate(
     tmp_path: Path,
 ) -> None:
-    from shouyin.link.aio import LinkServer
     from shouyin.link.pairing_qr import PairingPayload, encode_payload
+    from shouyin.link.server import LinkServer
     from tests.link.aio_helpers import ecr_capabilities, make_trust
 
     async def scenario() -> None:
