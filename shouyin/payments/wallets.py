@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Final
 
 from shouyin.link.values import Wallet
+from shouyin.link.wallets import DEFAULT_WALLET_RULES, WalletRule
+from shouyin.link.wallets import recognise_wallet as match_wallet
 from shouyin.payments.errors import UnrecognisedPaymentCode
 
 __all__ = [
@@ -33,39 +34,6 @@ __all__ = [
 ]
 
 _CODE_CHARS: Final = re.compile(r"^[0-9]{10,32}$")  # the link's AuthCode: what a terminal takes
-
-
-@dataclass(frozen=True, slots=True)
-class WalletRule:
-    """A code that fully matches ``pattern`` belongs to ``wallet``.
-
-    Raises:
-        ValueError: from the constructor, for a pattern that is not a valid regular expression.
-    """
-
-    wallet: Wallet
-    pattern: str
-    _compiled: re.Pattern[str] = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        try:
-            compiled = re.compile(self.pattern)
-        except re.error as error:
-            raise ValueError(f"wallet rule for {self.wallet}: bad pattern ({error})") from None
-        object.__setattr__(self, "_compiled", compiled)
-
-    def matches(self, code: str) -> bool:
-        """Whether ``code`` matches this rule (a full match)."""
-        return self._compiled.fullmatch(code) is not None
-
-
-DEFAULT_WALLET_RULES: Final[tuple[WalletRule, ...]] = (
-    WalletRule(Wallet.WECHAT, r"1[0-5]\d{16}"),  # 18 digits, 10-15
-    WalletRule(Wallet.ALIPAY, r"2[5-9]\d{14,22}"),  # 16-24 digits, 25-29; Huabei too
-    WalletRule(Wallet.ALIPAY, r"30\d{14,22}"),  # 16-24 digits, 30
-    WalletRule(Wallet.UNIONPAY, r"62\d{17}"),  # 19 digits: 云闪付, and some JD codes
-)
-"""DESIGN.md section 6, in the order they are checked."""
 
 
 def normalise_code(scanned: str) -> str:
@@ -99,10 +67,10 @@ def recognise_wallet(scanned: str, rules: Sequence[WalletRule] = DEFAULT_WALLET_
         UnrecognisedPaymentCode: no rule matches ("unrecognised payment code").
     """
     code = normalise_code(scanned)
-    for rule in rules:
-        if rule.matches(code):
-            return rule.wallet
-    raise UnrecognisedPaymentCode(code_tail(code))
+    wallet = match_wallet(code, rules)
+    if wallet is None:
+        raise UnrecognisedPaymentCode(code_tail(code))
+    return wallet
 
 
 def rules_from_config(entries: Iterable[Mapping[str, str]]) -> tuple[WalletRule, ...]:

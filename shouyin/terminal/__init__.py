@@ -10,6 +10,7 @@ as a process on a pty, a serial device, TCP or TLS (``shouyin terminal sim``, se
 Errors derive from :class:`TerminalError`.
 """
 
+from shouyin.link.wallets import DEFAULT_WALLET_RULES, WalletRule, recognise_wallet
 from shouyin.terminal.app import TerminalApp
 from shouyin.terminal.cards import (
     PinBehaviour,
@@ -61,7 +62,6 @@ from shouyin.terminal.sim import POWER_LOSS_EXIT, SimOptions, TerminalSim, termi
 from shouyin.terminal.slips import Slip, SlipKind, signature_png, signature_ref
 from shouyin.terminal.state import TerminalState
 from shouyin.terminal.status import TerminalStatus
-from shouyin.terminal.wallets import DEFAULT_WALLET_RULES, WalletRule, recognise_wallet
 
 __all__ = [
     "DEFAULT_WALLET_RULES",

@@ -58,6 +58,7 @@ from shouyin.link.values import (
     TransactionKind,
     TransactionState,
 )
+from shouyin.link.wallets import DEFAULT_WALLET_RULES, WalletRule
 from shouyin.terminal.after_sale import refund, reversal
 from shouyin.terminal.card import card_sale
 from shouyin.terminal.common import fail, new_entry, print_lines
@@ -71,7 +72,6 @@ from shouyin.terminal.recovery import ReversalWorker, recover
 from shouyin.terminal.settlement import reconciliation
 from shouyin.terminal.state import TerminalState
 from shouyin.terminal.status import TerminalStatus
-from shouyin.terminal.wallets import DEFAULT_WALLET_RULES, WalletRule
 
 __all__ = ["TerminalApp"]
 

@@ -53,10 +53,10 @@ from shouyin.link.messages import (
     ReversalResponse,
 )
 from shouyin.link.values import CardEntry, PaymentKind, ProgressStage, Result, Wallet
+from shouyin.link.wallets import DEFAULT_WALLET_RULES, WalletRule, recognise_wallet
 from shouyin.terminal.cards import TEST_CARDS, read_test_card, scribble
 from shouyin.terminal.ports import CardData, CardPrompt, PinEntry, Signature
 from shouyin.terminal.slips import format_fen
-from shouyin.terminal.wallets import DEFAULT_WALLET_RULES, WalletRule, recognise_wallet
 
 __all__ = [
     "ENTRY_WORDS",

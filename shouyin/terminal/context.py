@@ -19,13 +19,13 @@ from typing import TypeVar
 from shouyin.link.errors import LinkError
 from shouyin.link.messages import MessageBase, PaymentProgress
 from shouyin.link.values import ProgressStage
+from shouyin.link.wallets import DEFAULT_WALLET_RULES, WalletRule
 from shouyin.terminal.errors import AcquirerFailure, AcquirerNoAnswer, PowerLoss
 from shouyin.terminal.faults import AcquirerFault, Faults, Step
 from shouyin.terminal.ports import AcquirerPort, CardReader, Clock, HostReply
 from shouyin.terminal.records import TerminalConfig
 from shouyin.terminal.state import TerminalState
 from shouyin.terminal.status import TerminalStatus
-from shouyin.terminal.wallets import DEFAULT_WALLET_RULES, WalletRule
 
 __all__ = ["Aborted", "Outbox", "Services", "Txn"]
 

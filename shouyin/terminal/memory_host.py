@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from shouyin.acquirer.testcards import CardBehaviour, QrBehaviour, card_by_pan, qr_behaviour
 from shouyin.link.values import PaymentKind, Totals
+from shouyin.link.wallets import recognise_wallet
 from shouyin.terminal.cards import luhn_valid
 from shouyin.terminal.ports import (
     HostReply,
@@ -31,7 +32,6 @@ from shouyin.terminal.ports import (
     SettleAuth,
     VoidAuth,
 )
-from shouyin.terminal.wallets import recognise_wallet
 
 __all__ = ["LedgerEntry", "MemoryAcquirer"]
 

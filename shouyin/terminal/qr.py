@@ -22,6 +22,7 @@ from enum import Enum
 
 from shouyin.link.messages import PaymentRequest, PaymentResponse
 from shouyin.link.values import ErrorCondition, PaymentKind, ProgressStage, TransactionState
+from shouyin.link.wallets import recognise_wallet
 from shouyin.terminal.common import (
     acquirer_data,
     arm,
@@ -39,7 +40,6 @@ from shouyin.terminal.outcomes import condition_for, payment_response
 from shouyin.terminal.ports import HostReply, QrStatus, QueryAuth, ReversalAuth, SaleAuth
 from shouyin.terminal.records import JournalEntry, PendingReversal, Stage
 from shouyin.terminal.slips import SlipKind, format_fen
-from shouyin.terminal.wallets import recognise_wallet
 
 __all__ = ["merchant_qr_sale", "qr_sale"]
 

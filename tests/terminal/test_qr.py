@@ -19,9 +19,9 @@ from shouyin.link import (
     TransactionState,
     Wallet,
 )
+from shouyin.link.wallets import recognise_wallet
 from shouyin.terminal.memory_host import MemoryAcquirer
 from shouyin.terminal.ports import QrStatus
-from shouyin.terminal.wallets import recognise_wallet
 from tests.terminal import Harness, run_virtual
 
 
