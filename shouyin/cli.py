@@ -58,6 +58,9 @@ def _mount_subcommands() -> None:
     app.command("reconcile", help="对账: lane journal vs terminal batch vs acquirer ledger")(
         reconcile_command
     )
+    # Operations (issue 7): diag, audit, health, update — each track mounts its own app below.
+    # Web (issue 6): serve.
+    # Devices (issue 8): printer, display, scanner, ports.
 
 
 _mount_subcommands()

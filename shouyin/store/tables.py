@@ -448,3 +448,15 @@ class PaymentIntentRow(Base):
             postgresql_where=text(UNSETTLED_INTENT),
         ),
     )
+
+
+# --- Operations (issue 7): audit log, terminal health and alerts, diagnostics (migration 0004) ---
+
+
+# --- Updates (issue 7): update packages and staged rollouts (migration 0005) ---
+
+
+# --- Web (issue 6): sessions, promotions admin (migration 0006) ---
+
+
+# --- Devices (issue 8): printers, drawer, customer display (migration 0007) ---
