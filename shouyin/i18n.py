@@ -210,3 +210,18 @@ def t(key: str, lang: str | None = None, **fields: object) -> str:
         return key
     text = entry.get(lang or current_language()) or entry[DEFAULT_LANGUAGE]
     return text.format(**fields)
+
+
+def register(messages: dict[str, dict[str, str]]) -> None:
+    """Add a part's own messages (each part keeps its table beside its code and registers it at
+    import, so parallel work never edits one shared table). A key already taken is a bug.
+
+    Raises:
+        ValueError: a key is already registered, or an entry lacks the default language.
+    """
+    for key, entry in messages.items():
+        if key in MESSAGES:
+            raise ValueError(f"message key {key!r} registered twice")
+        if DEFAULT_LANGUAGE not in entry:
+            raise ValueError(f"message {key!r} has no {DEFAULT_LANGUAGE} text")
+    MESSAGES.update(messages)
