@@ -51,6 +51,7 @@ from typing import TYPE_CHECKING, Final
 
 from pydantic import ValidationError
 
+from shouyin.domain.audit import AuditAction, AuditEvent, AuditOutcome
 from shouyin.fleet.keys import TerminalKeyRing, passphrase_from_env
 from shouyin.fleet.registry import (
     FleetError,
@@ -406,9 +407,27 @@ class _PairingFirewall(Firewall):
 
 
 def _default_registry(settings: Settings) -> TerminalUnitOfWork:
+    from shouyin.store.audit_repo import CheckpointStore
     from shouyin.store.terminal_repo import SqlTerminalUnitOfWork
 
-    return SqlTerminalUnitOfWork.open(settings.resolved_database_url())
+    uow = SqlTerminalUnitOfWork.open(settings.resolved_database_url())
+    uow.checkpoints = CheckpointStore(settings.keys_dir)
+    return uow
+
+
+def _audit_event(
+    action: AuditAction, terminal: Terminal, at: datetime, note: str | None
+) -> AuditEvent:
+    # Issue 7: pairing and revocation are admin actions, audited in the registry's transaction.
+    return AuditEvent(
+        action=action,
+        outcome=AuditOutcome.SUCCESS,
+        actor="admin",
+        source=f"lane:{terminal.lane_id}",
+        target=f"terminal:{terminal.terminal_id}",
+        at=at,
+        details={"note": note, "key_id": terminal.key_id},
+    )
 
 
 def _dispose(uow: TerminalUnitOfWork) -> None:
@@ -682,6 +701,7 @@ class PairingSession:
                 certificate_expires_at=expires,
             )
             registry.terminals.save(updated)
+            registry.audit.append(_audit_event(AuditAction.TERMINAL_PAIRED, updated, now, serial))
             registry.commit()
         self._succeeded = True
         logger.info(
@@ -815,6 +835,7 @@ def revoke(
                 current = uow.terminals.get(terminal_id) or terminal
                 terminal = current.revoked(at=at)
                 uow.terminals.save(terminal)
+                uow.audit.append(_audit_event(AuditAction.TERMINAL_REVOKED, terminal, at, reason))
                 uow.commit()
         logger.info("terminal %s revoked (%s)", terminal_id, reason)
         return RevocationResult(terminal_id, terminal, certificate_revoked, key_deleted, already)

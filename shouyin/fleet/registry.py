@@ -32,10 +32,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from types import TracebackType
-from typing import Final, Protocol, Self
+from typing import TYPE_CHECKING, Final, Protocol, Self
 
 from shouyin.domain.carddata import scrub
 from shouyin.link.transport import AddressError, LinkAddress
+
+if TYPE_CHECKING:
+    from shouyin.store.audit_repo import AuditLog
 
 __all__ = [
     "MAX_NAME_LENGTH",
@@ -381,6 +384,11 @@ class TerminalUnitOfWork(Protocol):
     @property
     def terminals(self) -> TerminalRepository:
         """The registry's repository, valid inside the ``with`` block."""
+        ...
+
+    @property
+    def audit(self) -> AuditLog:
+        """The audit log, in the same transaction (issue 7: pairing and revocation are audited)."""
         ...
 
     def __enter__(self) -> Self: ...

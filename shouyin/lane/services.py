@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from shouyin.domain.audit import AuditAction, AuditEvent, AuditOutcome, DetailValue
 from shouyin.domain.barcodes import Nomenclature
 from shouyin.domain.carddata import scrub
 from shouyin.domain.catalogue import lookup
@@ -62,6 +63,22 @@ class Context:
     tz: ZoneInfo = STORE_TZ
 
 
+def _audit(
+    uow: AbstractUnitOfWork,
+    ctx: Context,
+    action: AuditAction,
+    actor: str,
+    target: str,
+    *,
+    outcome: AuditOutcome = AuditOutcome.SUCCESS,
+    **details: DetailValue,
+) -> None:
+    """Append an audit entry (issue 7) in the caller's transaction: it commits with the action."""
+    uow.audit.append(
+        AuditEvent(action, outcome, actor, f"lane:{ctx.lane_id}", target, ctx.clock(), details)
+    )
+
+
 class UserExists(AuthError):
     """An account with that user name already exists."""
 
@@ -99,6 +116,7 @@ def create_user(
             hasher=hasher,
         )
         uow.users.add(user)
+        _audit(uow, ctx, AuditAction.USER_CREATED, "admin", f"user:{username}", role=role.value)
         uow.commit()
         return user
 
@@ -114,12 +132,27 @@ def login(
     """
     with uow:
         user = uow.users.get_by_username(username)
+        failed = AuditOutcome.FAILURE
         if user is None:
             # Spend one hash anyway so that timing does not reveal which user names exist.
             hasher.hash(password)
+            _audit(uow, ctx, AuditAction.LOGIN, username, f"user:{username}", outcome=failed)
+            uow.commit()
             raise InvalidCredentials("wrong user name or password")
         try:
             authenticate(user, password, hasher, ctx.clock())
+        except AuthError as error:
+            reason = type(error).__name__
+            _audit(
+                uow,
+                ctx,
+                AuditAction.LOGIN,
+                username,
+                f"user:{username}",
+                outcome=failed,
+                why=reason,
+            )
+            raise
         finally:
             uow.users.save(user)  # the failure counter and lock must persist
             uow.commit()
@@ -175,6 +208,9 @@ def open_shift(uow: AbstractUnitOfWork, ctx: Context, cashier: User, opening_flo
             now=ctx.clock(),
         )
         uow.shifts.save(shift)
+        target = f"shift:{shift.shift_id}"
+        float_fen = opening_float.fen
+        _audit(uow, ctx, AuditAction.SHIFT_OPENED, cashier.user_id, target, float_fen=float_fen)
         uow.commit()
         return shift
 
@@ -197,6 +233,9 @@ def close_shift(uow: AbstractUnitOfWork, ctx: Context, counted_cash: Money) -> S
         shift = current_shift(uow, ctx)
         shift.close(counted_cash, ctx.clock())
         uow.shifts.save(shift)
+        target = f"shift:{shift.shift_id}"
+        counted = counted_cash.fen
+        _audit(uow, ctx, AuditAction.SHIFT_CLOSED, shift.cashier_id, target, counted_fen=counted)
         uow.commit()
         return shift
 
@@ -290,14 +329,27 @@ def held_sales(uow: AbstractUnitOfWork, ctx: Context) -> list[Sale]:
         return list(uow.sales.held(ctx.lane_id))
 
 
-def pay_cash(uow: AbstractUnitOfWork, ctx: Context, sale_id: str, tendered: Money) -> Sale:
+def pay_cash(
+    uow: AbstractUnitOfWork,
+    ctx: Context,
+    sale_id: str,
+    tendered: Money,
+    guard: Callable[[Sale], None] | None = None,
+) -> Sale:
     """Take cash; when the sale is fully paid it is completed and the shift's cash updated.
+
+    Args:
+        guard: called with the sale inside the same transaction, before the cash is taken; it
+            raises to refuse (the payment orchestrator refuses cash while a card/QR payment of
+            the sale is still open: ``PaymentOrchestrator.pay_cash``).
 
     Raises:
         TenderError: for a zero or negative amount.
     """
     with uow:
         sale = get_sale(uow, sale_id)
+        if guard is not None:
+            guard(sale)
         sale.add_tender(TenderKind.CASH, tendered)
         if not sale.remaining:
             complete_paid_sale(uow, ctx, sale)
@@ -322,6 +374,8 @@ def complete_paid_sale(uow: AbstractUnitOfWork, ctx: Context, sale: Sale) -> Non
     shift.record_sale(sale)
     uow.shifts.save(shift)
     uow.outbox.add("sale.completed", {"sale_id": sale.sale_id, "lane_id": sale.lane_id})
+    target, paid = f"sale:{sale.sale_id}", sale.total_due.fen
+    _audit(uow, ctx, AuditAction.SALE_COMPLETED, sale.cashier_id, target, total_fen=paid)
 
 
 def void_sale(
@@ -334,7 +388,20 @@ def void_sale(
         PermissionDenied: if the approval is not for voiding a sale.
     """
     reason = scrub(reason)  # free text is stored and printed: never a card number
-    return _edit_sale(uow, sale_id, lambda sale: sale.void(approval, reason, ctx.clock()))
+
+    def void(sale: Sale) -> None:
+        sale.void(approval, reason, ctx.clock())
+        _audit(
+            uow,
+            ctx,
+            AuditAction.SALE_VOIDED,
+            sale.cashier_id,
+            f"sale:{sale_id}",
+            approver=approval.approver_id,
+            reason=reason,
+        )
+
+    return _edit_sale(uow, sale_id, void)
 
 
 def return_for_cash(
@@ -377,6 +444,16 @@ def return_for_cash(
         uow.returns.add(ret)
         uow.shifts.save(shift)
         uow.outbox.add("return.created", {"return_id": ret.return_id, "sale_id": sale_id})
+        _audit(
+            uow,
+            ctx,
+            AuditAction.RETURN_CASH,
+            cashier.user_id,
+            f"sale:{sale_id}",
+            refund_fen=refund.fen,
+            approver=approval.approver_id,
+            return_id=ret.return_id,
+        )
         uow.commit()
         return ret
 
@@ -422,5 +499,7 @@ def close_day(uow: AbstractUnitOfWork, ctx: Context, day: date | None = None) ->
             now=now,
         )
         uow.z_reports.add(report, ctx.lane_id)
+        target = f"z:{ctx.lane_id}:{report.number}"
+        _audit(uow, ctx, AuditAction.Z_REPORT, "system", target, day=business_day.isoformat())
         uow.commit()
         return report

@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from shouyin.domain.audit import AuditAction, AuditEvent, AuditOutcome
 from shouyin.domain.carddata import scrub
 from shouyin.domain.errors import DomainError
 from shouyin.domain.money import Money
@@ -91,8 +92,48 @@ def _get(uow: PaymentUnitOfWork, ecr_ref: str) -> PaymentIntent:
     return intent
 
 
+# Audit (issue 7): the outcomes worth an audit entry, written in the same commit as the outcome.
+_AUDITED = {
+    IntentState.APPROVED: AuditOutcome.SUCCESS,
+    IntentState.DECLINED: AuditOutcome.FAILURE,
+    IntentState.FAILED: AuditOutcome.FAILURE,
+    IntentState.REVERSED: AuditOutcome.SUCCESS,
+    IntentState.VOIDED: AuditOutcome.SUCCESS,
+}
+
+
+def _audit(uow: PaymentUnitOfWork, intent: PaymentIntent) -> None:
+    outcome = _AUDITED.get(intent.state)
+    if outcome is None:
+        return
+    action = {IntentState.REVERSED: AuditAction.REVERSAL, IntentState.VOIDED: AuditAction.VOID}.get(
+        intent.state,
+        AuditAction.REFUND if intent.kind is IntentKind.REFUND else AuditAction.PAYMENT,
+    )
+    details: dict[str, str | int | None] = {
+        "ecr_ref": intent.ecr_ref,
+        "amount_fen": intent.amount.fen,
+        "tender": intent.tender_kind.value,
+        "masked_pan": intent.masked_pan,
+        "rrn": intent.rrn,
+        "error_condition": intent.error_condition,
+    }
+    uow.audit.append(
+        AuditEvent(
+            action=action,
+            outcome=outcome,
+            actor=intent.operator_id or "system",
+            source=f"lane:{intent.lane_id}",
+            target=f"sale:{intent.sale_id}",
+            at=intent.updated_at,
+            details=details,
+        )
+    )
+
+
 def _save(uow: PaymentUnitOfWork, intent: PaymentIntent, sale: Sale | None = None) -> Recorded:
     uow.payments.save(intent)
+    _audit(uow, intent)
     uow.commit()
     logger.info("intent %s %s", intent.ecr_ref, intent.state.value)
     return Recorded(intent, sale)

@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import builtins
 import copy
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Self
 
+from shouyin.domain.audit import GENESIS_HASH, AuditEntry, AuditEvent, chain_entry
 from shouyin.domain.catalogue import Catalogue
 from shouyin.domain.reports import Report
 from shouyin.domain.returns import Return
@@ -30,10 +31,12 @@ from shouyin.domain.sale import Sale
 from shouyin.domain.sale_states import SaleState
 from shouyin.domain.shift import Shift, ShiftState
 from shouyin.domain.users import User
+from shouyin.store.audit_repo import AuditFilter
 from shouyin.store.report_repo import check_z_report
 from shouyin.store.repositories import Conflict, OutboxMessage, format_receipt_no
 
 __all__ = [
+    "FakeAuditLog",
     "FakeData",
     "FakeOutbox",
     "FakeReceiptCounter",
@@ -104,6 +107,7 @@ class FakeData:
     receipt_counters: dict[str, int] = field(default_factory=dict)
     outbox: dict[int, OutboxMessage] = field(default_factory=dict)
     outbox_last_id: int = 0
+    audit: list[AuditEntry] = field(default_factory=list)
 
     def copy(self) -> FakeData:
         """A copy whose dicts can change independently (the snapshots in them never change)."""
@@ -116,6 +120,7 @@ class FakeData:
             receipt_counters=dict(self.receipt_counters),
             outbox=dict(self.outbox),
             outbox_last_id=self.outbox_last_id,
+            audit=list(self.audit),
         )
 
 
@@ -327,6 +332,39 @@ class FakeOutbox(_FakeRepository):
                 self._data.outbox[message_id] = replace(message, sent_at=now)
 
 
+class FakeAuditLog(_FakeRepository):
+    """In-memory :class:`~shouyin.store.audit_repo.AuditLog`: the same chain, kept in a list."""
+
+    def append(self, event: AuditEvent) -> AuditEntry:
+        """Chain ``event`` onto the log."""
+        entry = chain_entry(*self.head(), event)
+        self._data.audit.append(entry)
+        return entry
+
+    def head(self) -> tuple[int, str]:
+        """The last entry's number and hash."""
+        log = self._data.audit
+        return (log[-1].seq, log[-1].entry_hash) if log else (0, GENESIS_HASH)
+
+    def entries(self, from_seq: int = 1) -> Iterator[AuditEntry]:
+        """Every entry from ``from_seq`` on, ascending."""
+        return iter([e for e in self._data.audit if e.seq >= from_seq])
+
+    def list(self, query: AuditFilter) -> builtins.list[AuditEntry]:
+        """The newest entries matching ``query``, newest first."""
+        found = [
+            e
+            for e in reversed(self._data.audit)
+            if (query.since is None or e.event.at >= query.since)
+            and (query.until is None or e.event.at < query.until)
+            and (query.action is None or e.event.action.startswith(query.action))
+            and (query.actor is None or e.event.actor == query.actor)
+            and (query.target is None or e.event.target == query.target)
+            and (query.outcome is None or e.event.outcome is query.outcome)
+        ]
+        return found[: max(1, query.limit)]
+
+
 class FakeUnitOfWork:
     """An in-memory unit of work with the interface of :class:`~shouyin.store.uow.SqlUnitOfWork`.
 
@@ -352,6 +390,7 @@ class FakeUnitOfWork:
         self.z_reports = FakeZReportRepository(self)
         self.receipts = FakeReceiptCounter(self)
         self.outbox = FakeOutbox(self)
+        self.audit = FakeAuditLog(self)
 
     @property
     def data(self) -> FakeData:

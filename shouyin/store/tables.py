@@ -453,10 +453,162 @@ class PaymentIntentRow(Base):
 # --- Operations (issue 7): audit log, terminal health and alerts, diagnostics (migration 0004) ---
 
 
+class AuditEntryRow(Base):
+    """One entry of the append-only, hash-chained audit log (:mod:`shouyin.domain.audit`).
+
+    ``seq`` is assigned by the repository from :class:`AuditHeadRow` under a row lock, so that
+    concurrent writers queue up instead of forking the chain. ``details`` is canonical JSON.
+    """
+
+    __tablename__ = "audit_log"
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    action: Mapped[str] = mapped_column(String(48), index=True)
+    outcome: Mapped[str] = mapped_column(String(KIND))
+    actor: Mapped[str] = mapped_column(String(REASON))
+    source: Mapped[str] = mapped_column(String(REASON))
+    target: Mapped[str] = mapped_column(String(REASON))
+    details: Mapped[str] = mapped_column(Text)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    entry_hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHeadRow(Base):
+    """The audit log's head (one row, ``head_id`` 1): the last entry's number and hash.
+
+    Appending locks this row first (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite serialises
+    writers), which is what keeps two writers from both chaining onto the same entry.
+    """
+
+    __tablename__ = "audit_head"
+
+    head_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    entry_hash: Mapped[str] = mapped_column(String(64))
+
+
+class TerminalHealthRow(Base):
+    """A terminal's latest health as last reported (one row per terminal), and when."""
+
+    __tablename__ = "terminal_health"
+
+    terminal_id: Mapped[str] = mapped_column(String(8), primary_key=True)
+    last_heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    snapshot: Mapped[str] = mapped_column(Text)  # HealthSample as JSON
+
+
+class HealthSampleRow(Base):
+    """A health sample kept for trends (bounded retention: old samples are pruned)."""
+
+    __tablename__ = "health_samples"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    terminal_id: Mapped[str] = mapped_column(String(8))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    snapshot: Mapped[str] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_health_samples_terminal_at", "terminal_id", "at"),)
+
+
+class TerminalAlertRow(Base):
+    """An alert raised for a terminal; ``cleared_at`` is set when its condition ends."""
+
+    __tablename__ = "terminal_alerts"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    terminal_id: Mapped[str] = mapped_column(String(8))
+    kind: Mapped[str] = mapped_column(String(32))
+    severity: Mapped[str] = mapped_column(String(KIND))
+    message: Mapped[str] = mapped_column(String(REASON))
+    raised_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    cleared_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        Index("ix_terminal_alerts_terminal_raised", "terminal_id", "raised_at"),
+        # "Raised once": at most one active alert of a kind per terminal, even if two monitors
+        # evaluate the same terminal at once (the second insert fails and is logged).
+        Index(
+            "uq_terminal_alerts_active",
+            "terminal_id",
+            "kind",
+            unique=True,
+            sqlite_where=text("cleared_at IS NULL"),
+            postgresql_where=text("cleared_at IS NULL"),
+        ),
+    )
+
+
 # --- Updates (issue 7): update packages and staged rollouts (migration 0005) ---
 
 
+class UpdateRolloutRow(Base):
+    """One staged rollout of a signed package (:mod:`shouyin.fleet.updates.rollout`).
+
+    The package itself lives in the store's TUF repository; the row keeps what the terminals
+    are told (target, digest, length, URL) and whom the rollout is for: ``percent`` of the
+    terminals (by a stable hash of their id) and/or the ``named`` ones (JSON list).
+    """
+
+    __tablename__ = "update_rollouts"
+
+    rollout_id: Mapped[str] = mapped_column(String(160), primary_key=True)
+    version: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(KIND))
+    model: Mapped[str] = mapped_column(String(32))
+    target: Mapped[str] = mapped_column(String(160))
+    sha256: Mapped[str] = mapped_column(String(64))
+    length: Mapped[int] = mapped_column(BigInteger)
+    url: Mapped[str] = mapped_column(String(512))
+    percent: Mapped[int] = mapped_column(Integer)
+    named: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class UpdateRolloutTerminalRow(Base):
+    """One terminal's progress in a rollout: pending, downloading, installed, current, failed
+    or rolled back, with the firmware it reported and the terminal's message."""
+
+    __tablename__ = "update_rollout_terminals"
+
+    rollout_id: Mapped[str] = mapped_column(
+        ForeignKey("update_rollouts.rollout_id", ondelete="CASCADE"), primary_key=True
+    )
+    terminal_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    state: Mapped[str] = mapped_column(String(KIND))
+    firmware_version: Mapped[str | None] = mapped_column(String(64))
+    message: Mapped[str | None] = mapped_column(String(REASON))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (_CLUSTERED,)
+
+
+
 # --- Web (issue 6): sessions, promotions admin (migration 0006) ---
+
+
+class WebSessionRow(Base):
+    """One signed-in browser or API client of the web app (:mod:`shouyin.web.auth`).
+
+    Only the SHA-256 of the session token is stored, so a copy of the database does not let
+    anyone sign in. The CSRF token is not a credential on its own (it is useless without the
+    session cookie) and is kept as is, to be handed back to the page by ``GET /api/session``.
+    """
+
+    __tablename__ = "web_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(ID), index=True)
+    lane_id: Mapped[str] = mapped_column(String(LANE))
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
 # --- Devices (issue 8): printers, drawer, customer display (migration 0007) ---

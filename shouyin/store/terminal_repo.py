@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from shouyin.fleet.registry import Terminal, TerminalExists, TerminalState, UnknownTerminal
+from shouyin.store.audit_repo import CheckpointStore, SqlAuditLog
 from shouyin.store.engine import make_engine
 from shouyin.store.migrate import upgrade
 from shouyin.store.tables import TerminalRow, table
@@ -120,6 +121,9 @@ class SqlTerminalUnitOfWork:
     """
 
     terminals: SqlTerminalRepository
+    audit: SqlAuditLog
+    checkpoints: CheckpointStore | None = None
+    """Set it to keep the audit log's signed checkpoint current after each commit that appended."""
 
     def __init__(
         self, session_factory: sessionmaker[Session], *, engine: Engine | None = None
@@ -147,6 +151,7 @@ class SqlTerminalUnitOfWork:
             raise RuntimeError("this unit of work is already in use; units of work do not nest")
         self._session = self._factory()
         self.terminals = SqlTerminalRepository(self._session)
+        self.audit = SqlAuditLog(self._session)
         return self
 
     def __exit__(
@@ -172,6 +177,9 @@ class SqlTerminalUnitOfWork:
         if self._session is None:
             raise RuntimeError("use the unit of work inside a 'with' block")
         self._session.commit()
+        appended, self.audit.appended = self.audit.appended, None
+        if appended is not None and self.checkpoints is not None:
+            self.checkpoints.advance(*appended)
 
     def dispose(self) -> None:
         """Close the owned engine's connections (nothing when the engine was not ours)."""

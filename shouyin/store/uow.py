@@ -27,6 +27,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from shouyin.domain.catalogue import CatalogueReader
+from shouyin.store.audit_repo import AuditLog, CheckpointStore, SqlAuditLog
 from shouyin.store.catalogue_repo import SqlCatalogue
 from shouyin.store.outbox import SqlOutbox, SqlReceiptCounter
 from shouyin.store.report_repo import SqlZReportRepository
@@ -90,6 +91,11 @@ class AbstractUnitOfWork(Protocol):
         """The catalogue."""
         ...
 
+    @property
+    def audit(self) -> AuditLog:
+        """The audit log: append in the same transaction as the action it records."""
+        ...
+
     def __enter__(self) -> Self:
         """Begin."""
         ...
@@ -147,6 +153,9 @@ class SqlUnitOfWork:
     z_reports: SqlZReportRepository
     receipts: SqlReceiptCounter
     outbox: SqlOutbox
+    audit: SqlAuditLog
+    checkpoints: CheckpointStore | None
+    """Set it to keep the audit log's signed checkpoint current after each commit that appended."""
 
     def __init__(
         self, session_factory: sessionmaker[Session], catalogue: SqlCatalogue | None = None
@@ -164,6 +173,7 @@ class SqlUnitOfWork:
         self.z_reports = SqlZReportRepository(self._session)
         self.receipts = SqlReceiptCounter(self._session)
         self.outbox = SqlOutbox(self._session)
+        self.checkpoints = None
         self._forget()
 
     def __enter__(self) -> Self:
@@ -197,6 +207,9 @@ class SqlUnitOfWork:
         """
         self._check_active()
         self._session.commit()
+        appended, self.audit.appended = self.audit.appended, None
+        if appended is not None and self.checkpoints is not None:
+            self.checkpoints.advance(*appended)
 
     def rollback(self) -> None:
         """Discard everything written since the last commit; the block may go on afterwards.
@@ -217,3 +230,4 @@ class SqlUnitOfWork:
         # changed); a new block or a rollback must start them afresh.
         self.sales = SqlSaleRepository(self._session)
         self.shifts = SqlShiftRepository(self._session)
+        self.audit = SqlAuditLog(self._session)

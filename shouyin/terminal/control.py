@@ -6,7 +6,8 @@ One JSON object per line in, one per line out (``{"ok": true, ...}`` or ``{"ok":
 ``status``
     status, fault switches fired so far, link state, open batch and last trace.
 ``set_status``
-    ``power``, ``battery_percent``, ``paper``, ``temperature_c`` (sends EventNotifications).
+    ``power``, ``battery_percent``, ``paper``, ``temperature_c`` (sends EventNotifications);
+    ``crc_errors``, ``retransmissions``: injected line noise (a loose cable, for health tests).
 ``faults``
     ``plan``: a :class:`~shouyin.terminal.faults.FaultPlan` as JSON (replaces the current one).
 ``reader``

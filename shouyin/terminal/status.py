@@ -61,6 +61,9 @@ class TerminalStatus:
         self.reconnects = 0
         self.screen: tuple[str, ...] = ("欢迎使用",)
         self.link_counters = link_counters
+        # Line noise injected from the control channel (a loose cable, for health tests and
+        # demos): added to the framer's own counters, which a TCP link never moves.
+        self.injected = LinkCounters()
 
     def health(self) -> TerminalHealth:
         """The snapshot for heartbeat and diagnosis answers."""
@@ -70,7 +73,19 @@ class TerminalStatus:
             paper=self.paper,
             temperature_c=self.temperature_c,
             firmware=self.firmware.running,
-            link=self.link_counters() if self.link_counters is not None else None,
+            link=self._counters(),
+        )
+
+    def _counters(self) -> LinkCounters | None:
+        real = self.link_counters() if self.link_counters is not None else None
+        extra = self.injected
+        if real is None:  # no framer counters (TCP/TLS): report the injected noise, zeros at rest
+            return extra
+        return real.model_copy(
+            update={
+                "crc_errors": real.crc_errors + extra.crc_errors,
+                "retransmissions": real.retransmissions + extra.retransmissions,
+            }
         )
 
     def summary(self) -> str:
@@ -78,7 +93,7 @@ class TerminalStatus:
         slots = self.firmware
         marks = {s: "*" if slots.active == s else "" for s in ("A", "B")}
         return (
-            f"firmware A:{slots.a}{marks['A']} B:{slots.b or '-'}{marks['B']}; "
+            f"firmware A:{slots.a or '-'}{marks['A']} B:{slots.b or '-'}{marks['B']}; "
             f"reconnects {self.reconnects}"
         )
 
@@ -92,6 +107,7 @@ class TerminalStatus:
             "firmware": self.firmware.model_dump(),
             "reconnects": self.reconnects,
             "screen": list(self.screen),
+            "injected": self.injected.model_dump(),
         }
 
     def update(
@@ -101,8 +117,13 @@ class TerminalStatus:
         battery_percent: int | None = None,
         paper: PaperState | str | None = None,
         temperature_c: int | None = None,
+        crc_errors: int | None = None,
+        retransmissions: int | None = None,
     ) -> list[EventNotification]:
         """Apply changes; return the notifications the transitions call for.
+
+        ``crc_errors`` and ``retransmissions`` set the injected line-noise counters (cumulative,
+        like a real terminal's), which the health snapshot adds to the link's own.
 
         Raises:
             ValueError: an unknown power source or paper state, or a value out of range.
@@ -143,6 +164,14 @@ class TerminalStatus:
                         detail=f"temperature {temperature_c} C",
                     )
                 )
+        if crc_errors is not None or retransmissions is not None:
+            # Validated as the wire model validates counters (non-negative integers).
+            self.injected = LinkCounters(
+                crc_errors=self.injected.crc_errors if crc_errors is None else crc_errors,
+                retransmissions=(
+                    self.injected.retransmissions if retransmissions is None else retransmissions
+                ),
+            )
         for event in events:
             logger.info("status event: %s %s", event.event.value, event.detail or "")
         return events
