@@ -17,11 +17,8 @@ charged again; one that reuses an ``ecr_ref`` for a different amount or kind is 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 from collections.abc import Sequence
-from pathlib import Path
-from urllib.parse import urlsplit
 
 from shouyin.link.messages import (
     AbortRequest,
@@ -65,6 +62,7 @@ from shouyin.terminal.common import fail, new_entry, print_lines
 from shouyin.terminal.context import Outbox, Services, Txn
 from shouyin.terminal.errors import AcquirerFailure, PowerLoss
 from shouyin.terminal.faults import Faults, Step
+from shouyin.terminal.firmware import recover_slots, update_firmware
 from shouyin.terminal.outcomes import payment_response
 from shouyin.terminal.ports import AcquirerPort, CardReader, Clock, SystemClock
 from shouyin.terminal.qr import merchant_qr_sale, qr_sale
@@ -125,6 +123,7 @@ class TerminalApp:
         self.services.kick_reversals = self.reversals.kick
         self._current: Txn | None = None
         self._one_at_a_time = asyncio.Lock()
+        self._updating = asyncio.Lock()
 
     @property
     def state(self) -> TerminalState:
@@ -147,7 +146,9 @@ class TerminalApp:
 
     def recover(self) -> int:
         """Call once at start-up: close what a restart interrupted (see
-        :mod:`shouyin.terminal.recovery`); returns how many transactions were closed."""
+        :mod:`shouyin.terminal.recovery`; an interrupted firmware update boots the last good
+        slot); returns how many transactions were closed."""
+        self.status.firmware = recover_slots(self.state)
         return recover(self.services)
 
     def set_status(self, **changes: object) -> list[EventNotification]:
@@ -287,7 +288,7 @@ class TerminalApp:
             )
             return DisplayResponse(service_id=sid, result=_OK)
         if isinstance(request, AdminRequest):
-            return self._admin(request)
+            return await self._admin(request)
         return failure_response(request, ErrorCondition.UNAVAILABLE_SERVICE)
 
     def _abort(self, request: AbortRequest) -> AbortResponse:
@@ -355,51 +356,32 @@ class TerminalApp:
             print_lines(self.services, request.document, lines)
         return PrintResponse(service_id=sid, result=_OK)
 
-    def _admin(self, request: AdminRequest) -> AdminResponse:
+    async def _admin(self, request: AdminRequest) -> AdminResponse:
         sid = request.service_id
-        state = self.state
-        slots = state.firmware()
         if request.action is AdminAction.FIRMWARE_UPDATE and request.firmware is not None:
-            package = request.firmware
-            problem = _verify_package(package.url, package.sha256, package.size)
-            if problem is None and self.faults.plan.firmware_self_test_fails:
-                problem = "新固件自检失败，已回退"
-            if problem is not None:
-                logger.warning("firmware %s refused: %s", package.version, problem)
+            if self._updating.locked():  # one update at a time: both would write the same slot
                 return AdminResponse(
                     service_id=sid,
                     result=Result.FAILURE,
-                    error_condition=ErrorCondition.REFUSAL,
-                    message=problem,
-                    firmware_version=slots.running,
+                    error_condition=ErrorCondition.BUSY,
+                    message="正在更新固件",
+                    firmware_version=self.state.firmware().running,
                 )
-            slots = slots.install(package.version).switch()
-            state.save_firmware(slots)
-            self.status.firmware = slots
-            detail = f"{package.version} in slot {slots.active}"
-            self.services.send(
-                EventNotification(event=NotificationKind.FIRMWARE_INSTALLED, detail=detail)
-            )
-            logger.info("firmware %s installed", detail)
+            async with self._updating:
+                outcome = await update_firmware(self.services, request.firmware)
+            if outcome.condition is not None:
+                return AdminResponse(
+                    service_id=sid,
+                    result=Result.FAILURE,
+                    error_condition=outcome.condition,
+                    message=outcome.message,
+                    firmware_version=outcome.slots.running,
+                )
         elif request.action is AdminAction.REBOOT:
             self.services.send(EventNotification(event=NotificationKind.REBOOTING))
         return AdminResponse(
             service_id=sid,
             result=_OK,
-            firmware_version=slots.running,
+            firmware_version=self.state.firmware().running,
             message=self.status.summary(),
         )
-
-
-def _verify_package(url: str | None, sha256: str, size: int) -> str | None:
-    """Check a ``file://`` package's size and digest (other URLs: the download is simulated)."""
-    if url is None or not url.startswith("file://"):
-        return None
-    path = Path(urlsplit(url).path)
-    try:
-        data = path.read_bytes()
-    except OSError:
-        return "固件包无法读取"
-    if len(data) != size or hashlib.sha256(data).hexdigest() != sha256:
-        return "固件包校验失败"
-    return None

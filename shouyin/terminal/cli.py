@@ -111,6 +111,10 @@ def sim(  # noqa: PLR0917 - one option per switch
         AcquirerFault.NONE
     ),
     dead_after: Annotated[float, typer.Option(help="link dead after this much silence")] = 6.0,
+    update_root: Annotated[
+        Path | None,
+        typer.Option(help="pin this TUF root.json for updates (provisioning)", dir_okay=False),
+    ] = None,
     log_level: Annotated[str, typer.Option(help="stderr log level")] = "WARNING",
     interactive: Annotated[
         bool, typer.Option(help="show the screen; a person presents the cards (stdin)")
@@ -151,6 +155,7 @@ def sim(  # noqa: PLR0917 - one option per switch
             faults=plan,
             dead_after=dead_after,
             acquirer_timeout=acquirer_timeout,
+            update_root=update_root,
         )
         asyncio.run(_run(options, interactive=interactive))
     except (ValueError, ValidationError, PairingPayloadError) as error:

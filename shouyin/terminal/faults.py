@@ -46,6 +46,8 @@ class Step(StrEnum):
     BEFORE_REVERSAL = "before_reversal"
     BEFORE_SETTLEMENT = "before_settlement"
     AFTER_SETTLEMENT = "after_settlement"
+    FIRMWARE_WRITE = "firmware_write"  # half the new image written to the inactive slot
+    FIRMWARE_BOOT = "firmware_boot"  # the new slot booted, before its self-test
 
 
 class AcquirerFault(StrEnum):

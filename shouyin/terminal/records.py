@@ -87,30 +87,80 @@ class TerminalConfig(_Model):
 
 
 class FirmwareSlots(_Model):
-    """The A/B firmware slots: which one runs, and what each holds."""
+    """The A/B firmware slots: which one runs, what each holds, and where an update stands.
+
+    The record is what the boot loader reads: it is saved (one SQLite commit, so atomically) at
+    every step of an update, and :meth:`recovered` says what to boot after a power cut. The
+    steps: :meth:`begin_install` (the inactive slot is being overwritten: not bootable),
+    :meth:`installed` (the new slot is booted on trial), then :meth:`confirmed` when its
+    self-test passes or :meth:`rolled_back` when it fails.
+
+    Attributes:
+        active: the slot that boots (``A`` or ``B``).
+        a: the version in slot A (``None``: no bootable image).
+        b: the version in slot B.
+        installing: the version being written to the inactive slot.
+        trial: the active slot was just installed and has not passed its self-test yet.
+        digest: (on trial) the SHA-256 the installed image must have.
+        failed: the last version that failed its self-test or was interrupted, if any.
+    """
 
     active: str = "A"
-    a: str = "SIM-1.0.0"
+    a: str | None = "SIM-1.0.0"
     b: str | None = None
+    installing: str | None = None
+    trial: bool = False
+    digest: str | None = None
+    failed: str | None = None
 
     @property
     def running(self) -> str:
         """The version in the active slot."""
-        return self.a if self.active == "A" else (self.b or self.a)
+        return (self.a if self.active == "A" else self.b) or "-"
 
     @property
     def inactive(self) -> str:
         """The name of the other slot."""
         return "B" if self.active == "A" else "A"
 
+    def holding(self, slot: str, version: str | None) -> Self:
+        """``slot`` (``A`` or ``B``) now holds ``version``."""
+        return self.model_copy(update={slot.lower(): version})
+
     def install(self, version: str) -> Self:
         """``version`` written to the inactive slot."""
-        slot = "b" if self.active == "A" else "a"
-        return self.model_copy(update={slot: version})
+        return self.holding(self.inactive, version)
 
     def switch(self) -> Self:
         """Boot the inactive slot from now on."""
         return self.model_copy(update={"active": self.inactive})
+
+    def begin_install(self, version: str) -> Self:
+        """The inactive slot is about to be overwritten with ``version``: not bootable now."""
+        return self.holding(self.inactive, None).model_copy(update={"installing": version})
+
+    def installed(self, version: str, digest: str) -> Self:
+        """``version`` is written to the inactive slot, which now boots on trial."""
+        slots = self.holding(self.inactive, version).switch()
+        return slots.model_copy(update={"installing": None, "trial": True, "digest": digest})
+
+    def confirmed(self) -> Self:
+        """The trial slot passed its self-test: it stays."""
+        return self.model_copy(update={"trial": False, "digest": None, "failed": None})
+
+    def rolled_back(self) -> Self:
+        """The trial slot failed: boot the previous slot again and mark the new one unusable."""
+        failed = self.running
+        slots = self.holding(self.active, None).switch()
+        return slots.model_copy(update={"trial": False, "digest": None, "failed": failed})
+
+    def recovered(self) -> Self:
+        """What to boot after a restart: an interrupted install or trial falls back."""
+        if self.installing is not None:
+            return self.model_copy(update={"installing": None, "failed": self.installing})
+        if self.trial:
+            return self.rolled_back()
+        return self
 
 
 class JournalEntry(_Model):

@@ -60,6 +60,7 @@ from shouyin.terminal.control import ControlHandler, ControlServer
 from shouyin.terminal.errors import PowerLoss
 from shouyin.terminal.faults import FaultPlan, Faults
 from shouyin.terminal.faulty import FaultyTransport
+from shouyin.terminal.firmware import pin_trusted_root
 from shouyin.terminal.memory_host import MemoryAcquirer
 from shouyin.terminal.ports import AcquirerPort, CardReader, SystemClock
 from shouyin.terminal.records import TerminalConfig
@@ -110,6 +111,7 @@ class SimOptions:
         faults: the initial fault switches.
         dead_after: the link's dead-peer time.
         acquirer_timeout: seconds per acquirer answer (applied to an existing state too).
+        update_root: the store's TUF root metadata to pin (provisioning; once per state).
     """
 
     state_dir: Path
@@ -128,6 +130,7 @@ class SimOptions:
     faults: FaultPlan = field(default_factory=FaultPlan)
     dead_after: float = 6.0
     acquirer_timeout: float | None = None
+    update_root: Path | None = None
 
 
 def _no_emit(event: str, **fields: Any) -> None:
@@ -162,6 +165,8 @@ class TerminalSim:
                 self.state.config.model_copy(update={"acquirer_timeout": timeout})
             )
         self.config = self.state.config
+        if options.update_root is not None:
+            pin_trusted_root(options.state_dir, options.update_root.read_bytes())
         self.faults = Faults(options.faults)
         self.reader = RulesReader(options.rules, ReaderRule(card=options.default_card))
         self.rules_driven = reader is None

@@ -281,7 +281,8 @@ def test_diagnosis_reports_health_and_acquirer_reachability(tmp_path: Path) -> N
     run_virtual(main)
 
 
-def test_display_and_firmware_update_to_the_other_slot(tmp_path: Path) -> None:
+def test_display_and_a_firmware_update_without_a_repository_is_refused(tmp_path: Path) -> None:
+    # Installing, self-test and roll-back, with tuf: tests/terminal/test_firmware_updates.py.
     async def main() -> None:
         async with Harness(tmp_path) as h:
             shown = await h.ask(DisplayRequest(service_id=h.sid(), lines=("欢迎光临",)))
@@ -292,24 +293,9 @@ def test_display_and_firmware_update_to_the_other_slot(tmp_path: Path) -> None:
                 service_id=h.sid(), action=AdminAction.FIRMWARE_UPDATE, firmware=package
             )
             answer = await h.ask(request)
-            assert isinstance(answer, AdminResponse)
-            assert answer.firmware_version == "SIM-1.1.0"
-            assert h.app.state.firmware().active == "B"
-            assert NotificationKind.FIRMWARE_INSTALLED in [n.event for n in h.notifications]
-
-    run_virtual(main)
-
-
-def test_firmware_failing_its_self_test_is_rolled_back(tmp_path: Path) -> None:
-    async def main() -> None:
-        async with Harness(tmp_path, plan=FaultPlan(firmware_self_test_fails=True)) as h:
-            package = FirmwarePackage(version="SIM-2.0.0", sha256="cd" * 32, size=10)
-            request = AdminRequest(
-                service_id=h.sid(), action=AdminAction.FIRMWARE_UPDATE, firmware=package
-            )
-            answer = await h.ask(request)
-            assert answer.result is Result.FAILURE
-            assert isinstance(answer, AdminResponse) and answer.firmware_version == "SIM-1.0.0"
+            assert isinstance(answer, AdminResponse) and answer.result is Result.FAILURE
+            assert answer.firmware_version == "SIM-1.0.0"
             assert h.app.state.firmware().active == "A"
+            assert NotificationKind.FIRMWARE_INSTALLED not in [n.event for n in h.notifications]
 
     run_virtual(main)
