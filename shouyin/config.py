@@ -49,6 +49,20 @@ class Settings(BaseSettings):
         default_factory=lambda: ["localhost", "127.0.0.1", "::1"],
         description="names and addresses terminals use to reach this server (in its certificate)",
     )
+    # Lane devices (issue 8; shouyin.devices.lane.LaneDevices.from_settings). Empty = none.
+    printer_url: str = Field(
+        default="",
+        description="receipt printer: tcp://host:9100, serial:///dev/ttyUSB0?baud=N, "
+        "usb://VID:PID or dummy://",
+    )
+    printer_encoding: str = Field(default="gb18030", pattern="^(gb18030|gbk|utf-8)$")
+    printer_columns: int = Field(default=32, description="32 for 58 mm paper, 48 for 80 mm")
+    receipt_qr_url: str = Field(default="", description="QR code under receipts, if set")
+    display_port: str = Field(default="", description="customer display (客显) serial port")
+    display_encoding: str = Field(default="gb18030", pattern="^(gb18030|gbk|ascii)$")
+    display_protocol: str = Field(default="vfd", pattern="^(vfd|led)$")
+    scanner_port: str = Field(default="", description="serial barcode scanner port")
+    scanner_suffix: str = Field(default="cr", pattern="^(cr|lf|crlf|tab|etx)$")
 
     @property
     def keys_dir(self) -> Path:

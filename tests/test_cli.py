@@ -93,6 +93,29 @@ def test_entry_point_turns_typed_errors_into_a_message_and_exit_code(env: Path) 
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [
+        (["users", "unlock"], 2),  # a usage error: missing argument
+        (["--no-such-option"], 2),
+        (["users", "unlock", "nobody-here"], 1),  # a command that exits 1 itself
+    ],
+)
+def test_entry_point_exits_with_the_commands_code(env: Path, args: list[str], code: int) -> None:
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "shouyin.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == code, result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_init_creates_the_store_ca_once(env: Path) -> None:
     first = runner.invoke(app, ["init", "--password", "correct-horse-1"])
     assert "Store CA ready" in first.output
