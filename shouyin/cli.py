@@ -26,6 +26,7 @@ from shouyin.logs import configure_logging
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
+    from shouyin.domain.audit import AuditEvent
     from shouyin.domain.promotions import Promotion
     from shouyin.domain.reports import Report
     from shouyin.lane.services import Context
@@ -59,8 +60,14 @@ def _mount_subcommands() -> None:
         reconcile_command
     )
     # Operations (issue 7): diag, audit, health, update — each track mounts its own app below.
+    app.add_typer(__import__("shouyin.fleet.updates.cli", fromlist=["x"]).update_app, name="update")
+    __import__("shouyin.fleet.ops_cli", fromlist=["mount"]).mount(app)  # audit, health, diag
     # Web (issue 6): serve.
+    from shouyin.web.cli import serve
+
+    app.command("serve", help="收银网页服务 / run the web server (cashier and admin pages)")(serve)
     # Devices (issue 8): printer, display, scanner, ports.
+    __import__("shouyin.devices.cli", fromlist=["mount"]).mount(app)
 
 
 _mount_subcommands()
@@ -85,9 +92,12 @@ def _engine(settings: Settings) -> Engine:
 
 
 def _uow(engine: Engine) -> SqlUnitOfWork:
+    from shouyin.store.audit_repo import CheckpointStore
     from shouyin.store.uow import SqlUnitOfWork, make_session_factory
 
-    return SqlUnitOfWork(make_session_factory(engine))
+    uow = SqlUnitOfWork(make_session_factory(engine))
+    uow.checkpoints = CheckpointStore(_settings().keys_dir)  # the audit log's signed head
+    return uow
 
 
 def _context(settings: Settings) -> Context:
@@ -224,6 +234,16 @@ def users_list() -> None:
     console.print(table)
 
 
+def _unlock_event(settings: Settings, username: str) -> AuditEvent:
+    from datetime import UTC, datetime
+
+    from shouyin.domain.audit import AuditAction, AuditEvent, AuditOutcome
+
+    success, where = AuditOutcome.SUCCESS, f"lane:{settings.lane_id}"
+    now = datetime.now(UTC)
+    return AuditEvent(AuditAction.USER_UNLOCKED, success, "admin", where, f"user:{username}", now)
+
+
 @users_app.command("unlock")
 def users_unlock(username: Annotated[str, typer.Argument(help="login name")]) -> None:
     """Clear a locked account's failed-login counter (admin action)."""
@@ -236,6 +256,7 @@ def users_unlock(username: Annotated[str, typer.Argument(help="login name")]) ->
         user.failed_logins = 0
         user.locked_until = None
         uow.users.save(user)
+        uow.audit.append(_unlock_event(settings, username))  # issue 7: audited admin action
         uow.commit()
     console.print(t("users.unlocked", username=username))
 
@@ -382,12 +403,20 @@ def _library_error_message(error: Exception) -> str | None:
 def main() -> None:
     """Entry point: run the app, turning typed errors into a message and an exit code."""
     try:
-        app(standalone_mode=False)
+        # Without standalone mode, click returns a command's exit code instead of exiting.
+        code = app(standalone_mode=False)
     except typer.Exit as done:
         sys.exit(done.exit_code)
     except typer.Abort:
         err_console.print("已取消 / Aborted")
         sys.exit(130)
+    except typer.TyperException as error:  # usage errors (bad option, missing argument)
+        show = getattr(error, "show", None)
+        if callable(show):
+            show()
+        else:
+            err_console.print(error.format_message())
+        sys.exit(error.exit_code)
     except DomainError as error:
         err_console.print(t("error", message=error))
         sys.exit(EXIT_USER_ERROR)
@@ -397,13 +426,8 @@ def main() -> None:
             raise
         err_console.print(t("error", message=message), soft_wrap=True)
         sys.exit(EXIT_USER_ERROR)
-    except typer.TyperException as error:  # usage errors (bad option, missing argument)
-        show = getattr(error, "show", None)
-        if callable(show):
-            show()
-        else:
-            err_console.print(error.format_message())
-        sys.exit(error.exit_code)
+    if isinstance(code, int) and code:
+        sys.exit(code)
 
 
 if __name__ == "__main__":

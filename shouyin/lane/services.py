@@ -28,7 +28,7 @@ from shouyin.domain.reports import Report, x_report, z_report
 from shouyin.domain.returns import RefundTender, Return, ReturnItem
 from shouyin.domain.sale import Sale
 from shouyin.domain.sale_lines import SaleLine, TenderKind
-from shouyin.domain.shift import Shift
+from shouyin.domain.shift import NoSale, Shift
 from shouyin.domain.users import (
     Action,
     Approval,
@@ -238,6 +238,32 @@ def close_shift(uow: AbstractUnitOfWork, ctx: Context, counted_cash: Money) -> S
         _audit(uow, ctx, AuditAction.SHIFT_CLOSED, shift.cashier_id, target, counted_fen=counted)
         uow.commit()
         return shift
+
+
+def no_sale(uow: AbstractUnitOfWork, ctx: Context, approval: Approval, reason: str) -> NoSale:
+    """Record a drawer opening without a sale (无销售开钱箱) on the lane's shift, approved by a
+    supervisor. The caller opens the drawer after this returns (nothing is recorded if refused).
+
+    Raises:
+        ShiftError: no open shift, or an empty reason.
+        PermissionDenied: unless a fresh ``NO_SALE`` approval is given.
+    """
+    reason = scrub(reason)  # free text is stored and printed: never a card number
+    with uow:
+        shift = current_shift(uow, ctx)
+        record = shift.no_sale(approval, reason, ctx.clock())
+        uow.shifts.save(shift)
+        _audit(
+            uow,
+            ctx,
+            AuditAction.DRAWER_NO_SALE,
+            shift.cashier_id,
+            f"shift:{shift.shift_id}",
+            approver=approval.approver_id,
+            reason=reason,
+        )
+        uow.commit()
+        return record
 
 
 # -- selling ----------------------------------------------------------------------------------

@@ -56,6 +56,7 @@ from shouyin.domain.sale import Sale
 from shouyin.domain.sale_lines import TenderKind
 from shouyin.domain.sale_states import SaleState
 from shouyin.domain.users import Approval, User
+from shouyin.lane import services
 from shouyin.lane.services import Context
 from shouyin.link.messages import AbortRequest, PaymentProgress, PaymentRequest, PaymentResponse
 from shouyin.link.values import PaymentKind, Result, Wallet
@@ -393,6 +394,37 @@ class PaymentOrchestrator:
         accepted = exchange.response is not None and exchange.response.result is Result.SUCCESS
         logger.info("abort of %s %s", ecr_ref, "accepted" if accepted else "refused")
         return accepted
+
+    # -- cash ----------------------------------------------------------------------------------
+    def pay_cash(self, sale_id: str, tendered: Money) -> Sale:
+        """Take cash towards a sale (``shouyin.lane.services.pay_cash``), refused while a card
+        or QR payment of the same sale is open.
+
+        Cash taken while the terminal may still approve would leave the sale paid twice (the
+        approval would then be reversed, but the customer stands there while it is). So cash
+        waits until every terminal payment of the sale is settled: in this process (a payment
+        under way) and in the journal (checked in the same transaction as the cash tender).
+
+        Raises:
+            PaymentInProgress: a card/QR payment or void of the sale is not settled yet.
+            TenderError, SaleStateError, UnknownSale: as ``pay_cash``.
+        """
+        if sale_id in self._in_flight:
+            raise PaymentInProgress(f"sale {sale_id} has a card/QR payment under way")
+        return services.pay_cash(
+            self.uow, self.ctx, sale_id, tendered, guard=lambda sale: self._no_open(sale.sale_id)
+        )
+
+    def _no_open(self, sale_id: str) -> None:
+        """Raise ``PaymentInProgress`` if the journal holds an unsettled payment of the sale
+        (called inside the unit of work's transaction)."""
+        busy = [
+            i.ecr_ref
+            for i in self.uow.payments.for_sale(sale_id)
+            if i.kind is IntentKind.PAYMENT and (i.is_open or i.state is IntentState.VOIDING)
+        ]
+        if busy:
+            raise PaymentInProgress(f"sale {sale_id}: {', '.join(busy)} not settled yet")
 
     # -- void and refund -----------------------------------------------------------------------
     async def void(
