@@ -11,7 +11,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from bench import catalogue, durable, link, payments, reconcile
+from bench import catalogue, durable, link, payments, reconcile, web
 from bench.common import Figure
 
 SECTIONS: dict[str, Callable[[Path, argparse.Namespace], list[Figure]]] = {
@@ -20,6 +20,7 @@ SECTIONS: dict[str, Callable[[Path, argparse.Namespace], list[Figure]]] = {
     "link": link.run,
     "payments": payments.run,
     "reconcile": reconcile.run,
+    "web": web.run,
 }
 
 

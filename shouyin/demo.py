@@ -1,154 +1,300 @@
-"""``make demo``: build a demo store and walk through a day at a checkout lane.
+"""``make demo``: the whole system on one machine, with simulated hardware.
 
-Creates ``demo-data/`` (a fresh SQLite lane database each run), loads the demo catalogue, creates
-the staff accounts and prints their demo passwords, opens a shift, rings up two sales (scanning
-barcodes and a scale label, with 第二件半价 and 满100减20 promotions applied), prints the receipts
-and the X report, closes the shift with a cash count and prints the Z report. When run from a
-terminal it then opens the interactive lane console (``shouyin sell``) on the same database.
+Creates a fresh demo store in ``demo-data/`` (catalogue, staff accounts with printed demo
+passwords, store CA), starts the acquirer simulator, a virtual receipt printer per lane and two
+simulated payment terminals as their own processes (one on a pty serial cable, one over TLS to
+the link port), pairs the terminals with one-time codes as an admin would, starts a server per
+lane (``shouyin serve``: lane L01 with the TLS terminal, lane L02 with the serial one), prints
+the URLs, the accounts and what to try, and runs until Ctrl-C (or SIGTERM), which stops every
+child in order and exits with status 0. See :mod:`shouyin.demo_system` for the order.
+
+Every child's output goes to ``demo-data/logs/<name>.log``. If a child dies, the demo says which
+and where its log is, stops the others and exits with status 1.
+
+``--check`` (or ``SHOUYIN_DEMO_NONINTERACTIVE=1``) starts everything, pays by card through the
+API on each lane end to end (:mod:`shouyin.demo_check`), prints the result and stops: what
+``tests/e2e/test_demo.py`` runs. Once everything is up, ``demo-data/demo.json`` says where
+everything is (URLs, control channels, child process ids: for tests and scripts).
 """
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
 import os
-import shutil
+import signal
 import sys
-from collections.abc import Callable
 from pathlib import Path
+from typing import Final
 
 from rich.console import Console
-from rich.panel import Panel
+from rich.table import Table
 
-from shouyin.devices.receipt import ReceiptHeader, render_sale
-from shouyin.devices.report_layout import render_report
-from shouyin.domain.barcodes import Nomenclature
-from shouyin.domain.demo_catalogue import demo_products
-from shouyin.domain.money import Money
-from shouyin.domain.product import Product
-from shouyin.domain.promotions import MultiBuy, Scope, Threshold
-from shouyin.domain.users import PasswordHasher, Role, User
-from shouyin.lane import services
-from shouyin.store.catalog_import import write_products
-from shouyin.store.engine import make_engine
-from shouyin.store.migrate import upgrade
-from shouyin.store.uow import SqlUnitOfWork, make_session_factory
+import shouyin.demo_messages  # noqa: F401 - registers the demo's messages (once)
+from shouyin.demo_check import CheckFailed, verify
+from shouyin.demo_procs import ChildDied, Supervisor, free_port
+from shouyin.demo_store import CARD_AMOUNTS, DEMO_PROMOTIONS, DEMO_USERS, reset_directory
+from shouyin.demo_system import LANES, DemoPorts, DemoSystem
+from shouyin.i18n import t
+from shouyin.logs import configure_logging
 
-DEMO_DIR = Path("demo-data")
-STORE = ReceiptHeader(
-    store_name="shouyin 示范超市", address="上海市浦东新区示范路 1 号", phone="021-5555 0000"
-)
-# Demo passwords are printed on purpose: this is a throw-away demo store.
-DEMO_USERS = (
-    ("admin", "系统管理员", Role.ADMIN, "demo-admin-2026"),
-    ("zhang", "张店长", Role.SUPERVISOR, "demo-super-2026"),
-    ("li", "李收银", Role.CASHIER, "472913"),
-)
-DEMO_PROMOTIONS = (
-    MultiBuy("饮料第二件半价", every=2, off_bp=5000, scope=Scope(categories=frozenset({"饮料"}))),
-    Threshold("满100减20", threshold=Money(10_000), off=Money(2_000)),
-)
+__all__ = ["DEMO_PROMOTIONS", "DemoOptions", "main", "run", "until_stopped"]
 
-NewUow = Callable[[], SqlUnitOfWork]
+logger = logging.getLogger(__name__)
+
+DEMO_DIR: Final = Path("demo-data")
+NONINTERACTIVE_ENV: Final = "SHOUYIN_DEMO_NONINTERACTIVE"
+EXIT_FAILED: Final = 1
+PID_FILE: Final = "demo.pid"
+_WATCH: Final = 0.25  # seconds between looks at the children while the demo runs
 
 
-def demo_baskets(products: list[Product]) -> tuple[list[list[str]], list[str]]:
-    """Two shopping baskets of barcodes (one with a scale label) and a few codes to try."""
-    by_category: dict[str, list[str]] = {}
-    for p in products:
-        if p.barcodes:
-            by_category.setdefault(p.category, []).append(p.barcodes[0])
-    apple = next(p for p in products if p.weighed and p.plu)
-    scale_label = Nomenclature.default().formats[0].encode(apple.plu or "", amount=Money(1_563))
-    drink = by_category["饮料"][0]
-    baskets = [
-        [drink, drink, by_category["零食"][0], scale_label, by_category["乳品"][0]],
-        [*by_category["粮油调味"][:3], by_category["酒水"][0], by_category["个人护理"][0]] * 2,
-    ]
-    samples = [*(codes[0] for codes in by_category.values()), scale_label]
-    return baskets, samples[:8]
+class DemoOptions(argparse.Namespace):
+    """The demo's command line (see :func:`parse_args`)."""
+
+    directory: Path = DEMO_DIR
+    web_port: int = 0
+    link_port: int = 0
+    check: bool = False
+    language: str = ""
 
 
-def ring_up(
-    console: Console, uow: NewUow, ctx: services.Context, cashier: User, codes: list[str]
-) -> None:
-    """Scan a basket, pay cash with the next ￥100 note up, and print the receipt."""
-    sale = services.start_sale(uow(), ctx, cashier)
-    for code in codes:
-        line = services.scan(uow(), ctx, sale.sale_id, code)
-        console.print(f"  扫码 {code} → {line.name}")
-    with uow() as u:
-        due = services.get_sale(u, sale.sale_id).total_due
-    done = services.pay_cash(uow(), ctx, sale.sale_id, Money((due.fen // 10_000 + 1) * 10_000))
-    receipt = render_sale(done, STORE, cashier_name=cashier.display_name)
-    console.print(Panel("\n".join(receipt), title=f"小票 {done.receipt_no}", expand=False))
-
-
-def walkthrough(
-    console: Console, uow: NewUow, ctx: services.Context, products: list[Product]
-) -> list[str]:
-    """Create accounts, sell two baskets, print X, close the shift, print Z; return sample codes."""
-    hasher = PasswordHasher()
-    for username, name, role, password in DEMO_USERS:
-        services.create_user(
-            uow(), hasher, ctx, username=username, display_name=name, role=role, password=password
-        )
-    console.print(
-        Panel(
-            "\n".join(f"{r.value:<10} {u:<6} 密码 {p}" for u, _, r, p in DEMO_USERS),
-            title="示范账号 / demo accounts",
-        )
+def parse_args(argv: list[str] | None = None) -> DemoOptions:
+    """Parse the command line; ``SHOUYIN_DEMO_NONINTERACTIVE=1`` means ``--check``."""
+    parser = argparse.ArgumentParser(prog="python -m shouyin.demo", description=__doc__)
+    parser.add_argument("--dir", dest="directory", type=Path, default=DEMO_DIR)
+    parser.add_argument(
+        "--web-port", type=int, default=8080, help="first lane's web port (next lanes: +1...)"
     )
-    cashier = services.login(uow(), hasher, ctx, "li", "472913")
-    services.open_shift(uow(), ctx, cashier, Money(50_000))
-    console.print("[bold]李收银 开班，备用金 ￥500.00[/]")
-    baskets, samples = demo_baskets(products)
-    for basket in baskets:
-        ring_up(console, uow, ctx, cashier, basket)
-    names = {cashier.user_id: cashier.display_name}
-    x = services.build_x_report(uow(), ctx)
-    console.print(Panel("\n".join(render_report(x, STORE.store_name, cashier_names=names))))
-    with uow() as u:
-        expected = services.current_shift(u, ctx).expected_cash
-    closed = services.close_shift(uow(), ctx, expected - Money(50))  # ￥0.50 short
-    console.print(f"[bold]交班：应有 {expected}，实点 {closed.counted_cash}[/]")
-    z = services.close_day(uow(), ctx)
-    console.print(Panel("\n".join(render_report(z, STORE.store_name, cashier_names=names))))
-    return samples
+    parser.add_argument("--link-port", type=int, default=8583, help="0: any free port")
+    parser.add_argument("--check", action="store_true", help="verify, print the result, stop")
+    parser.add_argument("--language", choices=("zh", "en"), default=None)
+    options = parser.parse_args(argv, namespace=DemoOptions())
+    options.check = options.check or os.environ.get(NONINTERACTIVE_ENV) == "1"
+    if not options.language:
+        options.language = "en" if os.environ.get("SHOUYIN_LANGUAGE", "")[:2] == "en" else "zh"
+    return options
 
 
-def main() -> None:
-    """Run the walkthrough; then the interactive console when attached to a terminal."""
+def _port(wanted: int) -> int:
+    """``wanted`` if it is free on 127.0.0.1, else any free port (0: any)."""
+    if wanted:
+        import socket
+
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind(("127.0.0.1", wanted))
+                return wanted
+            except OSError:
+                pass
+    return free_port()
+
+
+# -- what the person at the keyboard sees ---------------------------------------------------------
+
+
+def print_banner(console: Console, system: DemoSystem, lang: str) -> None:
+    """The URLs, the accounts, the terminals and what to try."""
+    from shouyin.acquirer.codes import Wallet
+    from shouyin.acquirer.testcards import QrBehaviour, qr_code
+
+    console.rule(t("demo.ready", lang))
+    for server in system.servers:
+        console.print(t("demo.url.lane", lang, lane=server.lane_id, url=f"{server.url}/"))
+    console.print(t("demo.url.admin", lang, url=f"{system.web_url}/admin"))
+    accounts = Table(
+        t("demo.col.user", lang), t("demo.col.role", lang), t("demo.col.password", lang)
+    )
+    for user in DEMO_USERS:
+        accounts.add_row(f"{user.username} ({user.display_name})", user.role.value, user.password)
+    console.print(accounts)
+    terminals = Table(
+        t("demo.col.terminal", lang),
+        t("demo.col.lane", lang),
+        t("demo.col.link", lang),
+        t("demo.col.log", lang),
+    )
+    for running in system.terminals:
+        terminals.add_row(
+            f"{running.spec.terminal_id} {running.spec.name}",
+            running.spec.lane_id,
+            running.spec.transport,
+            str(running.child.log),
+        )
+    console.print(terminals)
+    summary = system.summary
+    samples = "  ".join(summary.samples) if summary else ""
+    amounts = {name: f"{fen / 100:.2f}" for name, fen in CARD_AMOUNTS.items()}
+    console.print(
+        t(
+            "demo.try",
+            lang,
+            samples=samples,
+            decline=amounts["decline"],
+            insufficient=amounts["insufficient"],
+            wrong_pin=amounts["wrong_pin"],
+            no_answer=amounts["no_answer"],
+            wechat=qr_code(Wallet.WECHAT),
+            alipay_wait=qr_code(Wallet.ALIPAY, QrBehaviour.USERPAYING_SUCCESS),
+            poor=qr_code(Wallet.WECHAT, QrBehaviour.INSUFFICIENT_BALANCE),
+            supervisor=DEMO_USERS[1].username,
+            supervisor_password=DEMO_USERS[1].password,
+        ),
+        highlight=False,
+    )
+    if system.printers:
+        console.print(t("demo.receipts", lang, path=system.root / "receipts"), highlight=False)
+    console.print(t("demo.logs", lang, path=system.root / "logs"), highlight=False)
+    console.rule(t("demo.stop_hint", lang))
+
+
+def write_state(system: DemoSystem) -> Path:
+    """``demo.json`` in the demo directory: where everything is (tests, scripts)."""
+    state = {
+        "web_url": system.web_url,
+        "link_port": system.ports.link,
+        "lanes": {
+            server.lane_id: {
+                "url": server.url,
+                "terminal": next(
+                    r.spec.terminal_id for r in system.terminals if r.spec.lane_id == server.lane_id
+                ),
+                "log": str(server.child.log),
+            }
+            for server in system.servers
+        },
+        "terminals": {
+            r.spec.terminal_id: {
+                "transport": r.spec.transport,
+                "lane": r.spec.lane_id,
+                "control": r.control,
+                "state_dir": str(r.state_dir),
+                "log": str(r.child.log),
+            }
+            for r in system.terminals
+        },
+        "acquirer_control_port": system.acquirer_control,
+        "printers": {
+            lane: {"control_port": port, "receipts": str(system.receipts_dir(lane))}
+            for lane, port in system.printers.items()
+        },
+        "users": {u.username: {"role": u.role.value, "password": u.password} for u in DEMO_USERS},
+        "samples": list(system.summary.samples) if system.summary else [],
+        "pid": os.getpid(),
+        "children": {c.name: c.pid for c in system.supervisor.children},
+    }
+    path = system.root / "demo.json"
+    path.write_text(json.dumps(state, ensure_ascii=False, indent=2), encoding="utf-8")
+    return path
+
+
+# -- running ---------------------------------------------------------------------------------------
+
+
+def _running_demo(root: Path) -> int | None:
+    """The process id of a demo still running in ``root`` (from its ``demo.pid``), if any."""
+    try:
+        pid = int((root / PID_FILE).read_text(encoding="ascii").strip())
+    except (OSError, ValueError):
+        return None
+    if pid == os.getpid():
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:  # alive, someone else's
+        return pid
+    cmdline = Path(f"/proc/{pid}/cmdline")
+    with contextlib.suppress(OSError):  # a recycled process id is not a demo
+        if b"shouyin.demo" not in cmdline.read_bytes():
+            return None
+    return pid
+
+
+async def until_stopped(children: Supervisor, stop: asyncio.Event) -> ChildDied | None:
+    """Wait for Ctrl-C/SIGTERM (``stop``) or a child's death, whichever comes first.
+
+    Returns:
+        The death, or ``None`` when ``stop`` was set.
+    """
+    while not stop.is_set():
+        dead = children.dead()
+        if dead is not None:
+            return ChildDied(dead.name, dead.status() or 0, dead.log)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), _WATCH)
+    return None
+
+
+async def run(options: DemoOptions, console: Console) -> int:
+    """Build, start, show (or check), and stop the demo; the exit status."""
+    lang = options.language
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    root = options.directory.resolve()
+    running = _running_demo(root)
+    if running is not None:  # emptying its directory would pull everything from under it
+        console.print(t("demo.already_running", lang, pid=running, path=root), highlight=False)
+        return EXIT_FAILED
+    reset_directory(root)
+    (root / PID_FILE).write_text(f"{os.getpid()}\n", encoding="ascii")
+    web = tuple(_port(options.web_port + i if options.web_port else 0) for i in range(len(LANES)))
+    ports = DemoPorts(web=web, link=_port(options.link_port))
+    system = DemoSystem(root, ports, language=lang)
+    status = 0
+    try:
+        console.print(t("demo.starting", lang, path=root), highlight=False)
+        starting = asyncio.create_task(system.start())
+        stopped = asyncio.create_task(stop.wait())
+        await asyncio.wait({starting, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        if not starting.done():  # Ctrl-C while starting
+            starting.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await starting
+            return 0
+        stopped.cancel()
+        starting.result()
+        write_state(system)
+        print_banner(console, system, lang)
+        if options.check:
+            lines = await verify(system)
+            for line in lines:
+                console.print(line, highlight=False)
+            console.print(t("demo.check_ok", lang), highlight=False)
+            return 0
+        died = await until_stopped(system.supervisor, stop)
+        if died is not None:
+            console.print(t("demo.child_died", lang, name=died.name, log=died.log), highlight=False)
+            status = EXIT_FAILED
+    except ChildDied as died:
+        console.print(t("demo.child_died", lang, name=died.name, log=died.log), highlight=False)
+        status = EXIT_FAILED
+    except (CheckFailed, TimeoutError, OSError) as error:
+        console.print(t("demo.failed", lang, error=error, path=root / "logs"), highlight=False)
+        status = EXIT_FAILED
+    finally:
+        console.print(t("demo.stopping", lang), highlight=False)
+        for name, code in await system.stop():
+            logger.info("%s stopped (status %s)", name, code)
+        console.print(t("demo.stopped", lang), highlight=False)
+    return status
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of ``python -m shouyin.demo`` (``make demo``)."""
+    options = parse_args(argv)
+    configure_logging(logging.WARNING, fmt="%(name)s %(levelname)s %(message)s")
+    # Pairing ends with the demo restarting the TLS terminal on purpose: its "link dead"
+    # warning in the demo's own process would only alarm the person watching.
+    logging.getLogger("shouyin.link.session").setLevel(logging.ERROR)
     console = Console()
-    if DEMO_DIR.exists():
-        shutil.rmtree(DEMO_DIR)
-    DEMO_DIR.mkdir()
-    url = f"sqlite:///{DEMO_DIR.resolve() / 'shouyin.db'}"
-    engine = make_engine(url)
-    upgrade(engine)
-    factory = make_session_factory(engine)
-    products = demo_products(400)
-    with engine.begin() as conn:
-        write_products(conn, products)
-    console.print(f"[bold green]示范商品 {len(products)} 种已载入[/] ({url})")
-    ctx = services.Context(lane_id="L01", promotions=DEMO_PROMOTIONS)
-    samples = walkthrough(console, lambda: SqlUnitOfWork(factory), ctx, products)
-    engine.dispose()
-    console.print(
-        f"[bold]下一步 / next:[/] SHOUYIN_DATA_DIR={DEMO_DIR} .venv/bin/shouyin report x"
-        "   ·   .venv/bin/shouyin --help"
-    )
-    if sys.stdin.isatty() and os.environ.get("SHOUYIN_DEMO_NONINTERACTIVE") != "1":
-        from shouyin.cli import run_console
-        from shouyin.config import Settings
-
-        console.print(
-            Panel(
-                "现在轮到你：以李收银登录，开新班次。扫码或输入条码，pay 100 收现金，"
-                "help 看命令，quit 退出。\n示范条码：" + "  ".join(samples),
-                title="收银台 / lane console",
-            )
-        )
-        settings = Settings(data_dir=DEMO_DIR.resolve(), store_name=STORE.store_name)
-        run_console(settings, "li", "472913", DEMO_PROMOTIONS)
+    sys.exit(asyncio.run(run(options, console)))
 
 
 if __name__ == "__main__":
