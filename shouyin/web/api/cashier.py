@@ -24,7 +24,14 @@ from shouyin.domain.sale_lines import SaleLine
 from shouyin.domain.sale_states import SaleState
 from shouyin.lane import services
 from shouyin.store.uow import AbstractUnitOfWork
-from shouyin.web.api._common import Amount, SaleId, Seller, device_call, load_sale
+from shouyin.web.api._common import (
+    Amount,
+    SaleId,
+    Seller,
+    device_call,
+    load_sale,
+    unknown_sale,
+)
 from shouyin.web.auth import RuntimeDep
 from shouyin.web.errors import ApiError
 from shouyin.web.runtime import LaneRuntime
@@ -272,12 +279,18 @@ async def get_sale(sale_id: SaleId, user: Seller, runtime: RuntimeDep) -> SaleOu
 @router.post("/sales/{sale_id}/scan", response_model=ScanOut, summary="Scan (扫码) or PLU")
 async def scan(sale_id: SaleId, body: ScanIn, user: Seller, runtime: RuntimeDep) -> ScanOut:
     """Add the product behind a barcode (GTIN, scale label) or a PLU to the sale."""
-    load_sale(runtime, user, sale_id)
     if body.code is not None:
-        line = services.scan(runtime.uow(), runtime.context(user.lane_id), sale_id, body.code)
+        ctx = runtime.context(user.lane_id)
+        try:  # one load per scan: the scan is the cashier's hottest path
+            sale, line = services.scan_into(
+                runtime.uow(), ctx, sale_id, body.code, lane_id=user.lane_id
+            )
+        except services.UnknownSale:
+            raise unknown_sale() from None
     else:
+        load_sale(runtime, user, sale_id)
         line = _sell_plu(runtime.uow(), sale_id, body)
-    sale = load_sale(runtime, user, sale_id)
+        sale = load_sale(runtime, user, sale_id)
     out = _sale_out(runtime, sale)
     added = next(x for x in out.lines if x.line_no == line.line_no)
     return ScanOut(line=added, sale=out)
