@@ -32,14 +32,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tuf.api.exceptions import DownloadError, RepositoryError
+from tuf.api.metadata import Metadata, Root  # type: ignore[attr-defined]
+from tuf.api.serialization import DeserializationError
 from tuf.ngclient import Updater  # type: ignore[attr-defined]  # re-exported, no __all__
 
 from shouyin.fleet.updates.package import (
     DEFAULT_MODEL,
     SELF_TEST_FAIL_MARKER,
+    compare_versions,
     split_package_url,
-    version_key,
 )
+from shouyin.link.keystore import atomic_write
 from shouyin.link.messages import EventNotification
 from shouyin.link.values import ErrorCondition, FirmwarePackage, NotificationKind
 from shouyin.terminal.context import Services
@@ -119,24 +122,45 @@ def _metadata_dir(state_dir: Path) -> Path:
     return state_dir / UPDATES_DIR / "metadata"
 
 
+def _pinned_root(state_dir: Path) -> bytes | None:
+    """The pinned root metadata, or ``None`` if there is none or it cannot be read as one.
+
+    An unreadable pinned root (empty or cut short by a power loss mid-write, in an older
+    version or by TUF's own cache update) trusts nothing: it counts as absent, so that the
+    terminal can be provisioned again instead of refusing every update forever.
+    """
+    path = _metadata_dir(state_dir) / "root.json"
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    try:
+        if isinstance(Metadata.from_bytes(data).signed, Root):
+            return data
+    except DeserializationError:  # empty, cut short, not TUF metadata at all
+        pass
+    logger.warning("the pinned update root %s is unreadable: treated as absent", path)
+    return None
+
+
 def pin_trusted_root(state_dir: Path, root: bytes) -> bool:
     """Provision the store's TUF root (its first trusted metadata), unless one is pinned already.
 
     A pinned root is never replaced this way: newer roots arrive through TUF itself, signed by
-    the old one.
+    the old one. An unreadable one is (see :func:`_pinned_root`). The file is written
+    atomically and durably (:func:`~shouyin.link.keystore.atomic_write`).
 
     Returns:
         Whether ``root`` was pinned now.
     """
     path = _metadata_dir(state_dir) / "root.json"
-    if path.exists():
-        if path.read_bytes() != root:
+    pinned = _pinned_root(state_dir)
+    if pinned is not None:
+        if pinned != root:
             logger.warning("a trusted update root is pinned already: the offered one is ignored")
         return False
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    temporary = path.with_suffix(".tmp")
-    temporary.write_bytes(root)
-    os.replace(temporary, path)
+    atomic_write(path, root, 0o644)
     logger.info("trusted update root pinned")
     return True
 
@@ -149,7 +173,7 @@ def fetch_package(state_dir: Path, url: str, *, running: str, model: str) -> Fet
             another model; a version not newer than ``running``; repository unreachable.
     """
     metadata = _metadata_dir(state_dir)
-    if not (metadata / "root.json").exists():
+    if _pinned_root(state_dir) is None:
         raise UpdateRefused(ErrorCondition.NOT_ALLOWED, "未配置可信更新根 / no trusted update root")
     try:
         metadata_url, targets_url, target = split_package_url(url)
@@ -169,7 +193,12 @@ def fetch_package(state_dir: Path, url: str, *, running: str, model: str) -> Fet
             raise UpdateRefused(ErrorCondition.REFUSAL, f"不是固件 / not firmware: {target}")
         if for_model != model:
             raise UpdateRefused(ErrorCondition.REFUSAL, f"型号不符 / for model {for_model}")
-        if not version or version_key(version) <= version_key(running):
+        order = compare_versions(version, running)
+        if order is None:  # another line, or a version either side cannot be compared
+            raise UpdateRefused(
+                ErrorCondition.REFUSAL, f"版本 {version} 与 {running} 不可比较 / another line"
+            )
+        if order <= 0:
             raise UpdateRefused(
                 ErrorCondition.REFUSAL, f"版本 {version} 不比 {running} 新 / not newer"
             )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import stat
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,10 +28,10 @@ from shouyin.fleet.updates import (
     UnknownRollout,
     UpdateRepository,
     VersionNotNewer,
+    compare_versions,
     join_package_url,
     mount_update_repository,
     split_package_url,
-    version_key,
 )
 from shouyin.fleet.updates.cli import ROOT_PASSPHRASE_ENV, update_app, updates_dir
 
@@ -111,7 +112,7 @@ def test_publish_signs_the_package_with_its_version_kind_and_model(
     assert repository.latest(DEFAULT_MODEL) == package
 
 
-@pytest.mark.parametrize("version", ["SIM-1.1.0", "SIM-1.0.9", "1.1"])
+@pytest.mark.parametrize("version", ["SIM-1.1.0", "SIM-1.0.9", "SIM-0.99.99"])
 def test_publishing_a_version_not_newer_than_the_latest_is_refused(
     tmp_path: Path, repository: UpdateRepository, version: str
 ) -> None:
@@ -129,11 +130,11 @@ def test_versions_are_per_model_and_kind_and_compare_numerically(
     repository.publish(source, "SIM-1.9.0", model=DEFAULT_MODEL)
     repository.publish(source, "SIM-1.10.0", model=DEFAULT_MODEL)
     repository.publish(source, "SIM-1.0.0", model="OTHER-POS")
-    repository.publish(source, "0.5.0", kind=PackageKind.SOFTWARE, model=DEFAULT_MODEL)
+    repository.publish(source, "APP-0.5.0", kind=PackageKind.SOFTWARE, model=DEFAULT_MODEL)
     latest = repository.latest(DEFAULT_MODEL)
     assert latest is not None and latest.version == "SIM-1.10.0"
     assert len(repository.packages()) == 4
-    assert version_key("SIM-1.10.0") > version_key("SIM-1.9.3")
+    assert compare_versions("SIM-1.10.0", "SIM-1.9.3") == 1
 
 
 @pytest.mark.parametrize(
@@ -141,8 +142,8 @@ def test_versions_are_per_model_and_kind_and_compare_numerically(
     [
         ("", DEFAULT_MODEL, b"x"),
         ("beta", DEFAULT_MODEL, b"x"),
-        ("1.0", "a b", b"x"),
-        ("1.0", DEFAULT_MODEL, b""),
+        ("SIM-1.0.0", "a b", b"x"),
+        ("SIM-1.0.0", DEFAULT_MODEL, b""),
     ],
 )
 def test_bad_packages_are_refused(
@@ -154,7 +155,7 @@ def test_bad_packages_are_refused(
 
 def test_a_missing_file_is_a_bad_package(tmp_path: Path, repository: UpdateRepository) -> None:
     with pytest.raises(BadPackage):
-        repository.publish(tmp_path / "nope.bin", "1.0", model=DEFAULT_MODEL)
+        repository.publish(tmp_path / "nope.bin", "SIM-1.0.0", model=DEFAULT_MODEL)
 
 
 def test_create_twice_and_load_nothing_are_clear_errors(tmp_path: Path) -> None:
@@ -250,12 +251,12 @@ def test_cli_rollout_with_no_paired_terminal_finishes_at_once(
 ) -> None:
     assert runner.invoke(update_app, ["init"]).exit_code == 0
     source = str(package_file(tmp_path))
-    assert runner.invoke(update_app, ["publish", source, "--version", "1.1"]).exit_code == 0
-    result = runner.invoke(update_app, ["rollout", "--version", "1.1", "--percent", "100"])
+    assert runner.invoke(update_app, ["publish", source, "--version", "SIM-1.1.0"]).exit_code == 0
+    result = runner.invoke(update_app, ["rollout", "--version", "SIM-1.1.0", "--percent", "100"])
     assert result.exit_code == 0, result.output
     result = runner.invoke(update_app, ["status"])
     assert result.exit_code == 0, result.output
-    assert "firmware:SHOUYIN-SIM:1.1" in result.output
+    assert "firmware:SHOUYIN-SIM:SIM-1.1.0" in result.output
 
 
 def test_cli_serve_on_a_taken_port_is_a_clear_error(settings: Settings) -> None:
@@ -264,3 +265,21 @@ def test_cli_serve_on_a_taken_port_is_a_clear_error(settings: Settings) -> None:
         port = taken.url.rsplit(":", 1)[1]
         result = runner.invoke(update_app, ["serve", "--port", port])
     assert isinstance(result.exception, ListenFailed)
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="names descriptors via /proc")
+def test_publishing_syncs_the_metadata_directory_after_each_rename(
+    tmp_path: Path, repository: UpdateRepository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def fsync(descriptor: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{descriptor}"))
+        real_fsync(descriptor)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    repository.publish(package_file(tmp_path), "SIM-1.1.0", model=DEFAULT_MODEL)
+    # The package, then targets and snapshot (twice each: N.role.json, role.json), timestamp.
+    assert synced.count(str(repository.metadata_dir)) == 5
+    assert str(repository.targets_dir) in synced

@@ -17,9 +17,11 @@ from shouyin.fleet.updates import (
     Package,
     PackageKind,
     Progress,
+    UnknownRollout,
     classify_answer,
     new_rollout,
     rollout_bucket,
+    rollout_status,
     run_rollout,
     select_terminals,
 )
@@ -148,6 +150,25 @@ def test_terminals_that_never_connect_fail_and_are_tried_again(store: SqlRollout
         ("T0002", Progress.FAILED),
     ]
     assert all(p.message == "no answer (not connected?)" for p in status.terminals)
+
+
+def test_running_a_rollout_that_was_never_saved_is_a_typed_error(
+    store: SqlRolloutStore,
+) -> None:
+    rollout = new_rollout(PACKAGE, URL, percent=100, now=NOW)
+    with pytest.raises(UnknownRollout) as raised:
+        asyncio.run(run_rollout(rollout, store, Unreachable(), timeout=0.01, now=lambda: NOW))
+    assert raised.value.version == PACKAGE.version
+    assert store.status(rollout.rollout_id) is None  # nothing was recorded
+
+
+def test_the_status_of_an_unsaved_rollout_is_a_typed_error(store: SqlRolloutStore) -> None:
+    # What `update rollout` reads right after saving (it asserted before).
+    rollout = new_rollout(PACKAGE, URL, percent=100, now=NOW)
+    with pytest.raises(UnknownRollout, match=r"SIM-1\.1\.0"):
+        rollout_status(store, rollout)
+    store.save_rollout(rollout, ["T0001"])
+    assert rollout_status(store, rollout).terminals[0].terminal_id == "T0001"
 
 
 @pytest.mark.parametrize(

@@ -1,9 +1,11 @@
 """shouyin.fleet.updates: signed firmware and software updates (tuf) and staged rollouts.
 
 * :mod:`~shouyin.fleet.updates.package`: what a package is (target path, signed custom metadata
-  version/kind/model, version order, the URL a terminal is given): shared with the terminal;
+  version/kind/model, versions and their lines, the URL a terminal is given): shared with the
+  terminal;
 * :mod:`~shouyin.fleet.updates.repository`: the store's TUF repository (keys, offline root,
   signing, publishing; :class:`UpdateRepository`);
+* :mod:`~shouyin.fleet.updates.files`: its files (durable writes, key files, the signing lock);
 * :mod:`~shouyin.fleet.updates.serve`: serving it over HTTP (:class:`RepositoryServer`, or
   :func:`mount_update_repository` in the web app);
 * :mod:`~shouyin.fleet.updates.rollout`: staged rollouts by percentage or name, over the link;
@@ -17,6 +19,7 @@ The terminal side is :mod:`shouyin.terminal.firmware`. Errors derive from :class
 from shouyin.fleet.updates.errors import (
     BadPackage,
     NoRepository,
+    RepositoryBusy,
     RepositoryExists,
     RootKeyNeeded,
     UnknownRollout,
@@ -27,12 +30,14 @@ from shouyin.fleet.updates.package import (
     DEFAULT_MODEL,
     SELF_TEST_FAIL_MARKER,
     PackageKind,
+    Version,
+    compare_versions,
     join_package_url,
+    parse_version,
     split_package_url,
     target_path,
-    version_key,
 )
-from shouyin.fleet.updates.repository import EXPIRY, Package, UpdateRepository
+from shouyin.fleet.updates.repository import EXPIRY, REFRESH_MARGIN, Package, UpdateRepository
 from shouyin.fleet.updates.rollout import (
     FINAL,
     Progress,
@@ -45,6 +50,7 @@ from shouyin.fleet.updates.rollout import (
     new_rollout,
     rollout_bucket,
     rollout_id,
+    rollout_status,
     run_rollout,
     select_terminals,
 )
@@ -54,6 +60,7 @@ __all__ = [
     "DEFAULT_MODEL",
     "EXPIRY",
     "FINAL",
+    "REFRESH_MARGIN",
     "SELF_TEST_FAIL_MARKER",
     "UPDATES_PATH",
     "BadPackage",
@@ -61,6 +68,7 @@ __all__ = [
     "Package",
     "PackageKind",
     "Progress",
+    "RepositoryBusy",
     "RepositoryExists",
     "RepositoryServer",
     "Rollout",
@@ -72,16 +80,19 @@ __all__ = [
     "UnknownRollout",
     "UpdateError",
     "UpdateRepository",
+    "Version",
     "VersionNotNewer",
     "classify_answer",
+    "compare_versions",
     "join_package_url",
     "mount_update_repository",
     "new_rollout",
+    "parse_version",
     "rollout_bucket",
     "rollout_id",
+    "rollout_status",
     "run_rollout",
     "select_terminals",
     "split_package_url",
     "target_path",
-    "version_key",
 ]

@@ -20,7 +20,7 @@ import asyncio
 import logging
 import os
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -41,6 +41,7 @@ from shouyin.fleet.updates.rollout import (
     TerminalProgress,
     new_rollout,
     rollout_id,
+    rollout_status,
     run_rollout,
     select_terminals,
 )
@@ -144,7 +145,7 @@ def serve(
     """Serve the repository to terminals over HTTP (static files) until Ctrl+C."""
     settings = Settings()
     repository = UpdateRepository.load(updates_dir(settings))
-    repository.refresh_timestamp(if_within=timedelta(hours=12))
+    repository.refresh_metadata()  # before listening: never serve expired metadata
     from shouyin.fleet.pairing import ListenFailed
 
     try:
@@ -154,12 +155,12 @@ def serve(
     _console.print(t("update.cli.serving", url=server.url))
     try:
         server.start()
-        while True:  # keep the short-lived timestamp fresh while serving
-            try:
-                repository.refresh_timestamp(if_within=timedelta(hours=12))
-            except (OSError, UpdateError) as error:  # keep serving; terminals will say why
-                logger.error("timestamp not refreshed: %s", error)
+        while True:  # keep every online role fresh while serving, published to or not
             time.sleep(600.0)
+            try:
+                repository.refresh_metadata()
+            except (OSError, UpdateError) as error:  # keep serving; terminals will say why
+                logger.error("update metadata not refreshed: %s", error)
     except KeyboardInterrupt:
         pass
     finally:
@@ -239,8 +240,8 @@ def rollout(  # noqa: PLR0917 - one per option
     package = repository.find(version, model, kind)
     if package is None:
         raise UnknownRollout(version)
-    # Terminals refuse an expired timestamp: make sure it outlives the rollout.
-    repository.refresh_timestamp(if_within=timedelta(hours=12))
+    # Terminals refuse expired metadata: make sure every role outlives the rollout.
+    repository.refresh_metadata()
     uow = SqlTerminalUnitOfWork.open(settings.resolved_database_url())
     try:
         paired = [x.terminal_id for x in list_terminals(uow) if x.state is TerminalState.PAIRED]
@@ -250,8 +251,7 @@ def rollout(  # noqa: PLR0917 - one per option
     plan = new_rollout(package, repository_url, percent=percent, named=terminal or ())
     store = SqlRolloutStore(_engine(settings))
     store.save_rollout(plan, chosen)
-    status = store.status(plan.rollout_id)
-    assert status is not None
+    status = rollout_status(store, plan)
     if not status.complete:  # only then is the link server needed
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
         with Bar(*columns, console=_console) as bar:

@@ -13,6 +13,7 @@ __all__ = [
     "MESSAGES",
     "BadPackage",
     "NoRepository",
+    "RepositoryBusy",
     "RepositoryExists",
     "RootKeyNeeded",
     "UnknownRollout",
@@ -28,6 +29,10 @@ MESSAGES: dict[str, dict[str, str]] = {
     "update.missing": {
         "zh": "更新仓库不存在：{path}（请先运行 shouyin update init）",
         "en": "No update repository at {path} (run `shouyin update init` first)",
+    },
+    "update.busy": {
+        "zh": "更新仓库正被另一个进程签名，请稍后再试：{path}",
+        "en": "Another process is signing the update repository; try again later: {path}",
     },
     "update.root_key": {
         "zh": "需要根密钥（{path}）：{reason}",
@@ -100,6 +105,14 @@ class NoRepository(UpdateError):
 
     def __init__(self, path: object) -> None:
         super().__init__(t("update.missing", path=path))
+        self.path = path
+
+
+class RepositoryBusy(UpdateError):
+    """Another process held the repository's signing lock for too long."""
+
+    def __init__(self, path: object) -> None:
+        super().__init__(t("update.busy", path=path))
         self.path = path
 
 

@@ -9,8 +9,14 @@ A terminal is told where to look with one URL, ``<repository>/targets/<target pa
 repository's metadata is then at ``<repository>/metadata/`` (:func:`split_package_url`). The link
 message (:class:`~shouyin.link.values.FirmwarePackage`) needs no new field for it.
 
-Versions compare by their numeric parts (:func:`version_key`): ``SIM-1.10.0`` is newer than
-``SIM-1.9.3``; a version without any digit is refused.
+Versions are ``LINE-MAJOR.MINOR.PATCH`` (:func:`parse_version`), e.g. ``SIM-1.10.0``: nothing
+before or after (no ``-rc1``, no ``+build``: a pre-release must never rank above its release, so
+there are none), no leading zeros. The line (``SIM``) names a firmware line and is compared for
+equality only, never ordered: ``SIM2-1.0.0`` is neither newer nor older than ``SIM-1.10.0``, it
+is another line (:func:`compare_versions` says ``None``). Within a line the numbers compare
+numerically: ``SIM-1.10.0`` is newer than ``SIM-1.9.3``. The publisher keeps one line per model
+and kind (a version of another line is refused), and a terminal installs only a newer version
+of the line it runs.
 
 The simulated image's self-test fails when the image contains :data:`SELF_TEST_FAIL_MARKER`:
 a deterministic way to publish a "bad build" that only the device itself can find out about.
@@ -19,18 +25,21 @@ a deterministic way to publish a "bad build" that only the device itself can fin
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from enum import StrEnum
 
 __all__ = [
     "DEFAULT_MODEL",
     "SELF_TEST_FAIL_MARKER",
     "PackageKind",
+    "Version",
+    "compare_versions",
     "join_package_url",
+    "parse_version",
     "split_package_url",
     "target_path",
     "valid_model",
     "valid_version",
-    "version_key",
 ]
 
 DEFAULT_MODEL = "SHOUYIN-SIM"
@@ -38,9 +47,12 @@ DEFAULT_MODEL = "SHOUYIN-SIM"
 SELF_TEST_FAIL_MARKER = b"SHOUYIN-SELFTEST:FAIL"
 """An image containing these bytes fails the simulated terminal's self-test."""
 
-_VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,47}$")
+_NUMBER = r"(0|[1-9][0-9]{0,8})"
+_VERSION = re.compile(
+    rf"(?P<line>[A-Za-z][A-Za-z0-9]*(?:[-_][A-Za-z0-9]+)*)-{_NUMBER}\.{_NUMBER}\.{_NUMBER}"
+)
+_MAX_VERSION_LENGTH = 48
 _MODEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$")
-_DIGITS = re.compile(r"[0-9]+")
 _TARGETS = "/targets/"
 
 
@@ -51,19 +63,63 @@ class PackageKind(StrEnum):
     SOFTWARE = "software"
 
 
+@dataclass(frozen=True, slots=True)
+class Version:
+    """A parsed version: its line and its release numbers.
+
+    Attributes:
+        line: the firmware line (``"SIM"``): compared for equality only.
+        release: ``(major, minor, patch)``.
+    """
+
+    line: str
+    release: tuple[int, int, int]
+
+    def __str__(self) -> str:
+        return f"{self.line}-{'.'.join(str(number) for number in self.release)}"
+
+
+def parse_version(version: str) -> Version:
+    """Parse ``LINE-MAJOR.MINOR.PATCH`` (see the module docstring).
+
+    Raises:
+        ValueError: anything else (a pre-release suffix, no line, leading zeros, too long).
+    """
+    found = _VERSION.fullmatch(version) if len(version) <= _MAX_VERSION_LENGTH else None
+    if found is None:
+        raise ValueError(f"not a LINE-MAJOR.MINOR.PATCH version: {version!r}")
+    major, minor, patch = (int(found.group(n)) for n in (2, 3, 4))
+    return Version(found.group("line"), (major, minor, patch))
+
+
 def valid_version(version: str) -> bool:
-    """Whether ``version`` is usable: short, plain characters, and at least one number in it."""
-    return bool(_VERSION.fullmatch(version)) and _DIGITS.search(version) is not None
+    """Whether ``version`` is a ``LINE-MAJOR.MINOR.PATCH`` version."""
+    try:
+        parse_version(version)
+    except ValueError:
+        return False
+    return True
+
+
+def compare_versions(version: str, other: str) -> int | None:
+    """How ``version`` compares with ``other``: -1 older, 0 same, 1 newer.
+
+    Returns:
+        ``None`` when they cannot be compared: either is not a valid version, or they belong
+        to different lines (which are never ordered).
+    """
+    try:
+        mine, theirs = parse_version(version), parse_version(other)
+    except ValueError:
+        return None
+    if mine.line != theirs.line:
+        return None
+    return (mine.release > theirs.release) - (mine.release < theirs.release)
 
 
 def valid_model(model: str) -> bool:
     """Whether ``model`` is a plain model name."""
     return bool(_MODEL.fullmatch(model))
-
-
-def version_key(version: str) -> tuple[int, ...]:
-    """The numeric parts of ``version``, for ordering (``"SIM-1.10.0"`` -> ``(1, 10, 0)``)."""
-    return tuple(int(part) for part in _DIGITS.findall(version))
 
 
 def target_path(kind: PackageKind, model: str, version: str, suffix: str = ".bin") -> str:

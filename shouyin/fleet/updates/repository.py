@@ -13,33 +13,35 @@ repository directory (``<data dir>/updates`` by default)::
 Only ``repository/`` is ever served. The root key may be kept offline: ``create`` writes it to
 any path (a USB stick), encrypted with a passphrase if one is given, and the root is signed
 from that file again only when it changes (:meth:`UpdateRepository.renew_root`). Lifetimes:
-root a year, targets 90 days, snapshot a week, timestamp a day (:data:`EXPIRY`); the timestamp
-is re-signed by the server that serves the repository (:meth:`~UpdateRepository.refresh_timestamp`)
-so that a terminal never accepts metadata frozen for longer than that.
+root a year, targets 90 days, snapshot a week, timestamp a day (:data:`EXPIRY`). Publishing
+re-signs the three online roles, but a store may go months without publishing: the server that
+serves the repository (``update serve``, every ten minutes) and ``update rollout`` therefore call
+:meth:`~UpdateRepository.refresh_metadata`, which re-signs each online role once it is within
+:data:`REFRESH_MARGIN` of expiring (targets two weeks, snapshot two days, timestamp twelve
+hours), and the roles after it. A terminal thus never accepts metadata frozen for longer than a
+day, and never finds the repository expired while it is being served.
 
-Every file is written atomically (temporary file, fsync, rename) and the roles are written in
-the order terminals read them backwards (targets, snapshot, then timestamp), so a terminal that
-fetches mid-publish sees the old or the new repository, never a mix.
+Every file is written atomically and durably (:func:`~shouyin.fleet.updates.files.write_durably`:
+temporary file, fsync, rename, fsync of the directory) and the roles are written in the order
+terminals read them backwards (targets, snapshot, then timestamp), so a terminal that fetches
+mid-publish sees the old or the new repository, never a mix. Signing is serialised between
+processes (``update publish`` while ``update serve`` runs) by an exclusive ``flock`` on
+``keys/.signing.lock``: two writers would otherwise both sign version N+1 of a role.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import stat
-import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
 # These packages re-export their public names without __all__, hence the ignores.
-from securesystemslib.signer import CryptoSigner, Signer  # type: ignore[attr-defined]
+from securesystemslib.signer import Signer  # type: ignore[attr-defined]
 from tuf.api.metadata import (  # type: ignore[attr-defined]
     Metadata,
     MetaFile,
@@ -59,18 +61,28 @@ from shouyin.fleet.updates.errors import (
     RootKeyNeeded,
     VersionNotNewer,
 )
+from shouyin.fleet.updates.files import (
+    DIR_MODE,
+    LOCK_TIMEOUT,
+    exclusive_lock,
+    read_key,
+    write_durably,
+    write_key,
+)
 from shouyin.fleet.updates.package import (
     PackageKind,
+    compare_versions,
     join_package_url,
+    parse_version,
     target_path,
     valid_model,
     valid_version,
-    version_key,
 )
 
 __all__ = [
     "EXPIRY",
     "MAX_PACKAGE_SIZE",
+    "REFRESH_MARGIN",
     "Package",
     "UpdateRepository",
     "write_key",
@@ -85,6 +97,12 @@ EXPIRY = {
     Timestamp.type: timedelta(days=1),
 }
 """How long each role's metadata is valid after signing."""
+REFRESH_MARGIN = {
+    Targets.type: timedelta(days=14),
+    Snapshot.type: timedelta(days=2),
+    Timestamp.type: timedelta(hours=12),
+}
+""":meth:`UpdateRepository.refresh_metadata` re-signs a role once it expires within this."""
 MAX_PACKAGE_SIZE = 1 << 31
 """The link's limit on a package (:class:`~shouyin.link.values.FirmwarePackage`)."""
 ONLINE_ROLES = (Targets.type, Snapshot.type, Timestamp.type)
@@ -94,8 +112,6 @@ _ROLES: dict[str, Callable[[], Signed]] = {
     Snapshot.type: Snapshot,
     Timestamp.type: Timestamp,
 }
-_KEY_MODE = 0o600
-_DIR_MODE = 0o700
 
 Clock = Callable[[], datetime]
 
@@ -132,7 +148,7 @@ class Package:
 def _package(info: TargetFile) -> Package | None:
     custom = info.custom
     try:
-        return Package(
+        package = Package(
             target=info.path,
             version=str(custom["version"]),
             kind=PackageKind(custom["kind"]),
@@ -140,65 +156,11 @@ def _package(info: TargetFile) -> Package | None:
             length=info.length,
             sha256=info.hashes["sha256"],
         )
+        parse_version(package.version)
     except (KeyError, TypeError, ValueError):
-        logger.warning("target %s has no package metadata: ignored", info.path)
+        logger.warning("target %s has no usable package metadata: ignored", info.path)
         return None
-
-
-def _write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
-    """Write ``data`` to ``path`` so that a reader (or a power cut) sees old or new, whole."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temporary, mode)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
-def write_key(path: Path, passphrase: bytes | None = None) -> CryptoSigner:
-    """Make a new Ed25519 key, keep it at ``path`` (0600, encrypted if ``passphrase``).
-
-    Returns:
-        Its signer.
-    """
-    key = Ed25519PrivateKey.generate()
-    encryption: serialization.KeySerializationEncryption = (
-        serialization.BestAvailableEncryption(passphrase)
-        if passphrase
-        else serialization.NoEncryption()
-    )
-    pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
-    )
-    path.parent.mkdir(mode=_DIR_MODE, parents=True, exist_ok=True)
-    _write_atomic(path, pem, _KEY_MODE)
-    return CryptoSigner(key)
-
-
-def _read_key(path: Path, passphrase: bytes | None) -> CryptoSigner:
-    """The signer kept at ``path``.
-
-    Raises:
-        RootKeyNeeded: missing, unreadable, readable by others, or the passphrase is wrong.
-    """
-    try:
-        data = path.read_bytes()
-        if os.name == "posix" and stat.S_IMODE(path.stat().st_mode) & 0o077:
-            raise RootKeyNeeded(path, "file readable by others (chmod 600)")
-        key = serialization.load_pem_private_key(data, passphrase or None)
-    except OSError as error:
-        raise RootKeyNeeded(path, error.strerror or str(error)) from error
-    except (TypeError, ValueError) as error:  # wrong or missing passphrase, not a key
-        raise RootKeyNeeded(path, str(error)) from error
-    if not isinstance(key, Ed25519PrivateKey):
-        raise RootKeyNeeded(path, "not an Ed25519 key")
-    return CryptoSigner(key)
+    return package
 
 
 class UpdateRepository(Repository):
@@ -210,6 +172,9 @@ class UpdateRepository(Repository):
         directory: the repository directory.
         signers: role -> the signers it signs with (the root's only when it is re-signed).
         now: the clock for expiry dates.
+
+    Attributes:
+        lock_timeout: seconds to wait for another process's signing (:meth:`signing_lock`).
     """
 
     def __init__(
@@ -218,6 +183,7 @@ class UpdateRepository(Repository):
         self.directory = Path(directory)
         self.signers = signers
         self.now = now
+        self.lock_timeout = LOCK_TIMEOUT
 
     # -- places ---------------------------------------------------------------------------------
 
@@ -245,6 +211,20 @@ class UpdateRepository(Repository):
         """The current root metadata: what a terminal is provisioned with (its trust anchor)."""
         return (self.metadata_dir / "root.json").read_bytes()
 
+    @contextmanager
+    def signing_lock(self, timeout: float | None = None) -> Iterator[None]:
+        """Hold the repository's signing lock (between processes; not re-entrant).
+
+        Args:
+            timeout: seconds to wait for it (default :attr:`lock_timeout`).
+
+        Raises:
+            RepositoryBusy: another process held it all that time.
+        """
+        wait = self.lock_timeout if timeout is None else timeout
+        with exclusive_lock(self.keys_dir / ".signing.lock", wait):
+            yield
+
     # -- creating and loading -------------------------------------------------------------------
 
     @classmethod
@@ -271,7 +251,7 @@ class UpdateRepository(Repository):
         if (directory / "repository" / "metadata" / "root.json").exists():
             raise RepositoryExists(directory)
         keys = directory / "keys"
-        keys.mkdir(mode=_DIR_MODE, parents=True, exist_ok=True)
+        keys.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
         root_path = root_key or keys / "root.pem"
         signers: dict[str, list[Signer]] = {
             Root.type: [write_key(root_path, passphrase)],
@@ -301,7 +281,7 @@ class UpdateRepository(Repository):
         if not (directory / "repository" / "metadata" / "root.json").exists():
             raise NoRepository(directory)
         signers: dict[str, list[Signer]] = {
-            role: [_read_key(directory / "keys" / f"{role}.pem", None)] for role in ONLINE_ROLES
+            role: [read_key(directory / "keys" / f"{role}.pem", None)] for role in ONLINE_ROLES
         }
         return cls(directory, signers, now)
 
@@ -332,8 +312,8 @@ class UpdateRepository(Repository):
             md.sign(signer, append=True)
         data = md.to_bytes()
         if role != Timestamp.type:  # clients fetch N.role.json (consistent snapshots)
-            _write_atomic(self.metadata_dir / f"{md.signed.version}.{role}.json", data)
-        _write_atomic(self.metadata_dir / f"{role}.json", data)
+            write_durably(self.metadata_dir / f"{md.signed.version}.{role}.json", data)
+        write_durably(self.metadata_dir / f"{role}.json", data)
         logger.info("signed %s v%d", role, md.signed.version)
 
     @property
@@ -349,15 +329,23 @@ class UpdateRepository(Repository):
     # -- packages -------------------------------------------------------------------------------
 
     def packages(self) -> list[Package]:
-        """Every published package, oldest version first."""
+        """Every published package by model, kind and version line, oldest version first."""
         found = [_package(info) for info in self.targets().targets.values()]
         packages = [package for package in found if package is not None]
-        return sorted(packages, key=lambda p: (p.model, p.kind, version_key(p.version)))
+
+        def order(package: Package) -> tuple[str, str, str, tuple[int, int, int]]:
+            version = parse_version(package.version)
+            return package.model, package.kind.value, version.line, version.release
+
+        return sorted(packages, key=order)
 
     def latest(self, model: str, kind: PackageKind = PackageKind.FIRMWARE) -> Package | None:
-        """The newest package for ``model`` and ``kind``, if any."""
+        """The newest package for ``model`` and ``kind``, if any.
+
+        There is one version line per model and kind (:meth:`publish` refuses another one).
+        """
         mine = [p for p in self.packages() if p.model == model and p.kind is kind]
-        return max(mine, key=lambda p: version_key(p.version)) if mine else None
+        return mine[-1] if mine else None
 
     def find(self, version: str, model: str, kind: PackageKind) -> Package | None:
         """The package with exactly this version, model and kind."""
@@ -377,8 +365,10 @@ class UpdateRepository(Repository):
         """Add the package file ``source``; re-sign targets, snapshot and timestamp.
 
         Raises:
-            BadPackage: unreadable, empty or too large file; unusable version or model.
+            BadPackage: unreadable, empty or too large file; unusable version or model; a
+                version of another line than the model's and kind's packages so far.
             VersionNotNewer: ``version`` is not greater than the latest for the model and kind.
+            RepositoryBusy: another process kept signing for too long.
         """
         if not valid_version(version):
             raise BadPackage(f"version {version!r}")
@@ -390,30 +380,71 @@ class UpdateRepository(Repository):
             raise BadPackage(f"{source}: {error.strerror or error}") from error
         if not data or len(data) > MAX_PACKAGE_SIZE:
             raise BadPackage(f"{source}: {len(data)} bytes")
-        latest = self.latest(model, kind)
-        if latest is not None and version_key(version) <= version_key(latest.version):
-            raise VersionNotNewer(version, latest.version, model)
         target = target_path(kind, model, version)
         digest = hashlib.sha256(data).hexdigest()
-        _write_atomic(self.targets_dir / f"{digest}.{target}", data)
-        info = TargetFile(
-            length=len(data),
-            hashes={"sha256": digest},
-            path=target,
-            unrecognized_fields={
-                "custom": {"version": version, "kind": kind.value, "model": model}
-            },
-        )
-        with self.edit_targets() as targets:
-            targets.targets[target] = info
-        self.do_snapshot()
-        self.do_timestamp()
-        package = _package(info)
-        assert package is not None  # built just above with every field
+        package = Package(target, version, kind, model, len(data), digest)
+        with self.signing_lock():  # the latest version must not change until this one is in
+            self._check_newer(package)
+            write_durably(self.targets_dir / f"{digest}.{target}", data)
+            info = TargetFile(
+                length=len(data),
+                hashes={"sha256": digest},
+                path=target,
+                unrecognized_fields={
+                    "custom": {"version": version, "kind": kind.value, "model": model}
+                },
+            )
+            with self.edit_targets() as targets:
+                targets.targets[target] = info
+            self.do_snapshot()
+            self.do_timestamp()
         logger.info("published %s (%d bytes, sha256 %s)", target, len(data), digest)
         return package
 
+    def _check_newer(self, package: Package) -> None:
+        """Refuse ``package`` unless it is newer than the latest of its line, model and kind."""
+        latest = self.latest(package.model, package.kind)
+        if latest is None:
+            return
+        order = compare_versions(package.version, latest.version)
+        if order is None:  # another line: a different product, never "newer" or "older"
+            line = parse_version(latest.version).line
+            raise BadPackage(
+                f"version {package.version!r}: not of the line {line!r} of {package.model}"
+            )
+        if order <= 0:
+            raise VersionNotNewer(package.version, latest.version, package.model)
+
     # -- freshness ------------------------------------------------------------------------------
+
+    def refresh_metadata(self) -> list[str]:
+        """Re-sign every online role that expires within its :data:`REFRESH_MARGIN`.
+
+        A re-signed targets role is followed by a new snapshot, and a new snapshot by a new
+        timestamp (each lists the version of the one before), in that order.
+
+        Returns:
+            The roles re-signed (none when all are fresh enough).
+
+        Raises:
+            RepositoryBusy: another process kept signing for too long.
+        """
+        with self.signing_lock():
+            now = self.now()
+            signed: list[str] = []
+            if self.targets().expires - now <= REFRESH_MARGIN[Targets.type]:
+                with self.edit_targets():
+                    pass
+                signed.append(Targets.type)
+            if signed or self.snapshot().expires - now <= REFRESH_MARGIN[Snapshot.type]:
+                self.do_snapshot(force=True)
+                signed.append(Snapshot.type)
+            if signed or self.timestamp().expires - now <= REFRESH_MARGIN[Timestamp.type]:
+                self.do_timestamp(force=True)
+                signed.append(Timestamp.type)
+        if signed:
+            logger.info("metadata refreshed: %s", ", ".join(signed))
+        return signed
 
     def refresh_timestamp(self, *, if_within: timedelta | None = None) -> bool:
         """Re-sign the timestamp (a new version, a new expiry).
@@ -423,11 +454,15 @@ class UpdateRepository(Repository):
 
         Returns:
             Whether it was re-signed.
+
+        Raises:
+            RepositoryBusy: another process kept signing for too long.
         """
-        if if_within is not None and self.timestamp().expires - self.now() > if_within:
-            return False
-        with self.edit_timestamp():
-            pass
+        with self.signing_lock():
+            if if_within is not None and self.timestamp().expires - self.now() > if_within:
+                return False
+            with self.edit_timestamp():
+                pass
         return True
 
     def renew_root(self, root_key: Path, passphrase: bytes | None = None) -> int:
@@ -439,13 +474,13 @@ class UpdateRepository(Repository):
         Raises:
             RootKeyNeeded: the key file cannot be read or decrypted, or is not the root key.
         """
-        signer = _read_key(root_key, passphrase)
+        signer = read_key(root_key, passphrase)
         trusted = self.root().roles[Root.type].keyids
         if signer.public_key.keyid not in trusted:
             raise RootKeyNeeded(root_key, "not this repository's root key")
         self.signers[Root.type] = [signer]
         try:
-            with self.edit_root() as root:
+            with self.signing_lock(), self.edit_root() as root:
                 version = root.version + 1
         finally:
             del self.signers[Root.type]  # offline again

@@ -29,7 +29,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Protocol
 
-from shouyin.fleet.updates.package import PackageKind, version_key
+from shouyin.fleet.updates.errors import UnknownRollout
+from shouyin.fleet.updates.package import PackageKind, compare_versions
 from shouyin.fleet.updates.repository import Package
 from shouyin.link.aio import LinkEndpoint
 from shouyin.link.errors import LinkError
@@ -49,6 +50,7 @@ __all__ = [
     "new_rollout",
     "rollout_bucket",
     "rollout_id",
+    "rollout_status",
     "run_rollout",
     "select_terminals",
 ]
@@ -234,13 +236,14 @@ def classify_answer(response: AdminResponse, version: str) -> tuple[Progress, st
     """What a terminal's answer to the update request means: ``(progress, message)``.
 
     ``installed`` when it runs ``version`` now; ``current`` when it runs that version or a
-    newer one anyway (it refused a downgrade); ``rolled_back`` when it answered ``incompatible``
-    (the new slot failed its self-test); ``failed`` otherwise (it still runs its old version).
+    newer one of the same line anyway (it refused a downgrade); ``rolled_back`` when it answered
+    ``incompatible`` (the new slot failed its self-test); ``failed`` otherwise (it still runs
+    its old version).
     """
     running = response.firmware_version
     if response.result is Result.SUCCESS and running == version:
         return Progress.INSTALLED, None
-    if running is not None and version_key(running) >= version_key(version):
+    if _runs_at_least(running, version):
         return Progress.CURRENT, None  # it refused a version it already runs (or a newer one)
     if response.error_condition is ErrorCondition.INCOMPATIBLE:
         return Progress.ROLLED_BACK, response.message
@@ -252,6 +255,14 @@ def classify_answer(response: AdminResponse, version: str) -> tuple[Progress, st
 ProgressListener = Callable[[TerminalProgress], None]
 
 
+def _runs_at_least(running: str | None, version: str) -> bool:
+    """Whether a terminal running ``running`` has ``version`` or newer (of the same line)."""
+    if running is None:
+        return False
+    order = compare_versions(running, version)
+    return order is not None and order >= 0
+
+
 async def _update_one(
     rollout: Rollout, terminal_id: str, links: TerminalLinks, timeout: float
 ) -> tuple[Progress, str | None, str | None]:
@@ -261,7 +272,7 @@ async def _update_one(
         endpoint = await links.wait_ready(terminal_id, timeout)
         peer = endpoint.peer
         running = peer.capabilities.firmware if peer is not None else None
-        if running is not None and version_key(running) >= version_key(version):
+        if _runs_at_least(running, version):
             return Progress.CURRENT, running, None
         answer = await endpoint.request(rollout.request(endpoint.new_service_id()), timeout=timeout)
     except TimeoutError:
@@ -293,9 +304,11 @@ async def run_rollout(
         timeout: seconds per terminal, to connect and to answer.
         on_progress: called at every change (the CLI's progress bar).
         now: the clock for the records.
+
+    Raises:
+        UnknownRollout: the store does not have the rollout (not saved, or removed meanwhile).
     """
-    status = store.status(rollout.rollout_id)
-    assert status is not None, "save_rollout() first"
+    status = rollout_status(store, rollout)
     for progress in status.terminals:
         if progress.state in FINAL:
             continue
@@ -316,6 +329,16 @@ async def run_rollout(
         logger.info("rollout %s: %s %s (%s)", rollout.rollout_id, terminal_id, state, message)
         if on_progress is not None:
             on_progress(TerminalProgress(terminal_id, state, running, message, at))
-    final = store.status(rollout.rollout_id)
-    assert final is not None
-    return final
+    return rollout_status(store, rollout)
+
+
+def rollout_status(store: RolloutStore, rollout: Rollout) -> RolloutStatus:
+    """The stored progress of ``rollout``.
+
+    Raises:
+        UnknownRollout: the store does not have it (:meth:`RolloutStore.save_rollout` first).
+    """
+    status = store.status(rollout.rollout_id)
+    if status is None:
+        raise UnknownRollout(rollout.package.version)
+    return status
