@@ -16,7 +16,10 @@ CR / LF                 0D / 0A      cursor to line start / next line
 BS / HT                 08 / 09      cursor left / right
 ======================  ===========  ===============================================
 
-Text is GB18030 (a Hanzi takes two columns, as on paper) or ASCII for displays without Chinese.
+Text is GB18030 (a character of two bytes, a Hanzi or a sign such as ``￥ ×``, takes two columns,
+as on paper) or ASCII for displays without Chinese: those get English labels (``PRICE``,
+``TOTAL``, ``PAID``, ``CHANGE``) and amounts without the ``￥`` sign, which they would show as
+``?``.
 :func:`item_screen`, :func:`total_screen` and :func:`change_screen` lay out what the customer
 sees; :func:`encode_screen` turns two lines into bytes; :class:`DisplayDecoder` is the
 display's side, used by the simulator (``shouyin display sim``) and tests. All pure.
@@ -50,36 +53,67 @@ ROWS: Final = 2
 ESC_INIT: Final = b"\x1b@"
 CLR: Final = b"\x0c"
 
+DEFAULT_ENCODING: Final = "gb18030"
+
 Screen = tuple[str, str]
 
-
-def _two(label: str, value: str) -> str:
-    left = fit(label, max(1, COLUMNS - display_width(value) - 1))[0]
-    return pad(left, COLUMNS - display_width(value)) + value
-
-
-def item_screen(name: str, price: Money, quantity: int = 1) -> Screen:
-    """A scanned item: its name (cut to fit), then ``单价`` and the unit price (x quantity)."""
-    detail = money(price) + (f" x{quantity}" if quantity != 1 else "")
-    return fit(name, COLUMNS)[0], _two("单价", detail)
+# Labels by whether the display has Hanzi: price, total (line 1 of the total screen), paid, change.
+_HANZI_LABELS: Final = ("单价", "总计 TOTAL", "收款", "找零")
+_ASCII_LABELS: Final = ("PRICE", "TOTAL", "PAID", "CHANGE")
 
 
-def total_screen(total: Money) -> Screen:
+def _has_hanzi(encoding: str) -> bool:
+    try:
+        "单价￥".encode(encoding)
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _labels(encoding: str) -> tuple[str, str, str, str]:
+    return _HANZI_LABELS if _has_hanzi(encoding) else _ASCII_LABELS
+
+
+def _amount(amount: Money, encoding: str) -> str:
+    return money(amount) if _has_hanzi(encoding) else amount.plain()
+
+
+def _two(label: str, value: str, encoding: str) -> str:
+    value_width = display_width(value, encoding)
+    left = fit(label, max(1, COLUMNS - value_width - 1), encoding)[0]
+    return pad(left, COLUMNS - value_width, encoding=encoding) + value
+
+
+def item_screen(
+    name: str, price: Money, quantity: int = 1, encoding: str = DEFAULT_ENCODING
+) -> Screen:
+    """A scanned item: its name (cut to fit), then ``单价`` (``PRICE`` on an ASCII display) and
+    the unit price (x quantity)."""
+    detail = _amount(price, encoding) + (f" x{quantity}" if quantity != 1 else "")
+    return fit(name, COLUMNS, encoding)[0], _two(_labels(encoding)[0], detail, encoding)
+
+
+def total_screen(total: Money, encoding: str = DEFAULT_ENCODING) -> Screen:
     """The amount due."""
-    return _two("总计 TOTAL", ""), _two("", money(total))
+    label = _labels(encoding)[1]
+    return _two(label, "", encoding), _two("", _amount(total, encoding), encoding)
 
 
-def change_screen(paid: Money, change: Money) -> Screen:
+def change_screen(paid: Money, change: Money, encoding: str = DEFAULT_ENCODING) -> Screen:
     """What the customer paid and the change."""
-    return _two("收款", money(paid)), _two("找零", money(change))
+    _, _, paid_label, change_label = _labels(encoding)
+    return (
+        _two(paid_label, _amount(paid, encoding), encoding),
+        _two(change_label, _amount(change, encoding), encoding),
+    )
 
 
-def encode_screen(screen: Screen, encoding: str = "gb18030") -> bytes:
+def encode_screen(screen: Screen, encoding: str = DEFAULT_ENCODING) -> bytes:
     """Bytes that show ``screen`` (clear, line 1, cursor to row 2, line 2).
 
     Characters the display's encoding lacks are sent as ``?``.
     """
-    first, second = (fit(line, COLUMNS)[0] for line in screen)
+    first, second = (fit(line, COLUMNS, encoding)[0] for line in screen)
     return (
         CLR
         + first.encode(encoding, errors="replace")
@@ -100,7 +134,8 @@ class DisplayDecoder:
     stays on the last cell of row 2, overwriting, as displays in overwrite mode do).
     """
 
-    def __init__(self, encoding: str = "gb18030") -> None:
+    def __init__(self, encoding: str = DEFAULT_ENCODING) -> None:
+        self.encoding = encoding
         self._decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
         self._cells = [[" "] * COLUMNS for _ in range(ROWS)]
         self._row = self._col = 0
@@ -160,7 +195,9 @@ class DisplayDecoder:
             self._col = min(self._col + 1, COLUMNS - 1)
 
     def _put(self, ch: str) -> None:
-        width = display_width(ch)
+        # The display's own rule, from its bytes (not the layout's display_width): a character
+        # it received as two or more bytes is drawn from its Hanzi font, two cells wide.
+        width = 2 if len(ch.encode(self.encoding, errors="replace")) >= 2 else 1
         if self._col + width > COLUMNS:
             if self._row == ROWS - 1:
                 return  # no room left on the display: the character is lost, as on the device

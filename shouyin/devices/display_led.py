@@ -51,16 +51,10 @@ def led_digits(amount: Money) -> str:
     Raises:
         ValueError: the amount needs more than 8 digits.
     """
-    text = _yuan(amount.fen)
+    text = amount.plain()
     if sum(ch.isdigit() for ch in text) > MAX_DIGITS:
         raise ValueError(f"{text} does not fit an {MAX_DIGITS}-digit display")
     return text
-
-
-def _yuan(fen: int) -> str:
-    sign = "-" if fen < 0 else ""
-    whole, cents = divmod(abs(fen), 100)
-    return f"{sign}{whole}.{cents:02d}"
 
 
 def encode_led(lamp: LedLamp, amount: Money | None) -> bytes:

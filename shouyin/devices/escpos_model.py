@@ -29,6 +29,7 @@ from typing import Final
 __all__ = [
     "DRAWER_KICK_PULSE",
     "DRAWER_KICK_REALTIME",
+    "MAX_QR_BYTES",
     "Align",
     "Block",
     "Cut",
@@ -52,7 +53,11 @@ DLE: Final = b"\x10"
 EOT: Final = b"\x04"
 LF: Final = b"\n"
 
-MAX_QR_BYTES: Final = 7089 - 3  # GS ( k store: pL pH count cn fn m + data, model 2 maximum
+# How many bytes of content a model 2 QR code (version 40) holds in byte mode, by error
+# correction level: the content is sent as UTF-8 bytes, and printers encode it in byte mode
+# (the 7089 of the specification is for digits only). A longer content is refused here, before
+# anything is sent: the printer would silently print nothing.
+MAX_QR_BYTES: Final = {"L": 2953, "M": 2331, "Q": 1663, "H": 1273}
 
 
 class PrinterEncoding(StrEnum):
@@ -130,8 +135,12 @@ class QrCode:
             raise ValueError("QR module size must be 1-16 dots")
         if self.ec not in ("L", "M", "Q", "H"):
             raise ValueError("QR error correction must be L, M, Q or H")
-        if not self.data or len(self.data.encode()) > MAX_QR_BYTES:
-            raise ValueError("QR content must be 1 to 7086 bytes")
+        size = len(self.data.encode())
+        if not 1 <= size <= MAX_QR_BYTES[self.ec]:
+            raise ValueError(
+                f"QR content is {size} bytes; a QR code at error correction {self.ec} holds"
+                f" 1 to {MAX_QR_BYTES[self.ec]} bytes"
+            )
 
 
 @dataclass(frozen=True, slots=True)

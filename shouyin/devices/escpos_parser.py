@@ -41,6 +41,10 @@ __all__ = [
 ]
 
 MAX_LINE_BYTES: Final = 4096  # a longer "line" is not a receipt: print what we have
+# Style changes kept in one line: past this, the rest of the line takes the last style. Each run
+# costs far more memory than its bytes of input (a style toggle between every character would
+# otherwise turn a 1 MB job into tens of MB of runs).
+MAX_RUNS: Final = 64
 MAX_IMAGE_BYTES: Final = 1 << 20  # larger raster images are skipped, not stored
 _EC_LETTERS: Final = {48: "L", 49: "M", 50: "Q", 51: "H"}
 # ESC commands with one parameter byte: styles, alignment, feeds, spacing, fonts, code tables.
@@ -120,6 +124,7 @@ class EscPosParser:
         self._skip = 0  # bytes of an oversize command still to discard
         self._text = bytearray()  # undecoded text of the current run
         self._runs: list[TextRun] = []
+        self._line_bytes = 0  # text bytes of the current line already in _runs
         self._style = PLAIN
         self._align = Align.LEFT
         self._qr_data = b""
@@ -157,12 +162,14 @@ class EscPosParser:
     def _flush_run(self) -> None:
         if self._text:
             text = bytes(self._text).decode(self.encoding.value, errors="replace")
+            self._line_bytes += len(self._text)
             self._text.clear()
             self._runs.append(TextRun(text, self._style))
 
     def _set_style(self, style: Style) -> None:
         if style != self._style:
-            self._flush_run()
+            if len(self._runs) < MAX_RUNS - 1:  # else the pending text takes the newer style
+                self._flush_run()
             self._style = style
 
     def _end_line(self, out: list[Event], *, force: bool = True) -> None:
@@ -170,6 +177,7 @@ class EscPosParser:
         if self._runs or force:
             out.append(PrintedLine(tuple(self._runs), self._align))
         self._runs = []
+        self._line_bytes = 0
 
     # -- the command table -------------------------------------------------------------------
 
@@ -185,7 +193,7 @@ class EscPosParser:
             while end < len(self._buf) and self._buf[end] >= 0x20:
                 end += 1
             self._text += self._buf[pos:end]
-            if len(self._text) > MAX_LINE_BYTES:
+            if self._line_bytes + len(self._text) >= MAX_LINE_BYTES:  # the whole line counts
                 self._end_line(out)
             return end
         if byte == 0x0A:  # LF: print and feed one line
@@ -197,6 +205,7 @@ class EscPosParser:
         if byte == 0x18:  # CAN: cancel the line being built
             self._text.clear()
             self._runs = []
+            self._line_bytes = 0
             return pos + 1
         if byte == 0x1B:
             return self._esc(pos, out)
@@ -212,8 +221,8 @@ class EscPosParser:
     def _esc(self, pos: int, out: list[Event]) -> int:  # noqa: PLR0911, PLR0912 - command table
         code = self._need(pos, 2)[1]
         if code == ord("@"):  # initialise: styles back to default
-            self._flush_run()
-            self._style, self._align = PLAIN, Align.LEFT
+            self._set_style(PLAIN)
+            self._align = Align.LEFT
             return pos + 2
         if code == ord("2"):  # default line spacing
             return pos + 2

@@ -43,6 +43,7 @@ from shouyin.devices.escpos_model import (
     DRAWER_KICK_PULSE,
     DRAWER_KICK_REALTIME,
     PrinterEncoding,
+    QrCode,
     encode,
     encode_block,
 )
@@ -62,6 +63,8 @@ __all__ = ["DrawerAudit", "DrawerOpened", "DrawerReason", "LaneDevices"]
 logger = logging.getLogger(__name__)
 
 DISPLAY_WRITE_TIMEOUT = 1.0
+STATUS_MISSES_BEFORE_SKIP = 3  # consecutive unanswered status queries before printing blind
+STATUS_RETRY_EVERY = 10  # while printing blind, ask again every this many jobs
 _STOPPED = {
     PrinterState.PAPER_OUT: PrinterErrorKind.PAPER_OUT,
     PrinterState.COVER_OPEN: PrinterErrorKind.COVER_OPEN,
@@ -131,6 +134,11 @@ class LaneDevices:
     ) -> None:
         self.printer = printer
         self.header = header or ReceiptHeader("shouyin 示范超市")
+        if qr_url:
+            try:
+                QrCode(qr_url)  # refused now, with the reason, rather than at every receipt
+            except ValueError as error:
+                raise PrinterError(PrinterErrorKind.CONFIG, f"receipt QR URL: {error}") from error
         self.qr_url = qr_url
         self.display_port = display_port or None
         self.display_encoding = display_encoding
@@ -142,7 +150,8 @@ class LaneDevices:
         self._printer_lock = threading.Lock()
         self._display_lock = threading.Lock()
         self._display: serial.Serial | None = None
-        self._status_answers = True
+        self._status_misses = 0  # consecutive status queries the printer did not answer
+        self._blind_jobs = 0  # jobs sent without asking since the last query
 
     @classmethod
     def from_settings(cls, settings: Settings, *, audit: DrawerAudit | None = None) -> LaneDevices:
@@ -180,10 +189,7 @@ class LaneDevices:
         """
         config = self._require_printer()
         with self._printer_lock, PrinterLink(config) as link:
-            # A printer that never answers status would cost a timeout per print: once it has
-            # not answered, print without asking (printer_status() still asks).
-            state = link.status().state if self._status_answers else PrinterState.UNKNOWN
-            self._status_answers = state is not PrinterState.UNKNOWN
+            state = self._job_status(link)
             if state.can_print:
                 return link.send(data)
             kind = _STOPPED.get(state, PrinterErrorKind.OFFLINE)
@@ -192,6 +198,26 @@ class LaneDevices:
                 link.send(encode_block(DRAWER_KICK_REALTIME, config.encoding))
                 error.drawer_opened = True
             raise error
+
+    def _job_status(self, link: PrinterLink) -> PrinterState:
+        """The printer's state before a job, or ``UNKNOWN`` without asking.
+
+        A printer that never answers status would cost a timeout per print, so after
+        :data:`STATUS_MISSES_BEFORE_SKIP` consecutive unanswered queries the lane prints without
+        asking. One missed answer (a busy printer, a lost packet) is not enough: skipping then
+        would also stop paper-out detection, and a cash sale's drawer kick (``ESC p``) sent to a
+        printer stopped at paper end is never executed. While printing blind the lane asks
+        again every :data:`STATUS_RETRY_EVERY` jobs, so a printer that starts answering (or a
+        replaced one) is noticed; :meth:`printer_status` always asks.
+        """
+        blind = self._status_misses >= STATUS_MISSES_BEFORE_SKIP
+        if blind and self._blind_jobs < STATUS_RETRY_EVERY - 1:
+            self._blind_jobs += 1
+            return PrinterState.UNKNOWN
+        self._blind_jobs = 0
+        status = link.status()
+        self._status_misses = 0 if status.answered else self._status_misses + 1
+        return status.state
 
     def print_receipt(
         self,
@@ -221,7 +247,9 @@ class LaneDevices:
         """
         config = self._require_printer()
         kick = has_cash(sale) and not reprint and not copy
-        options = ReceiptOptions(width=config.columns, qr_url=self.qr_url, kick_drawer=kick)
+        options = ReceiptOptions(
+            width=config.columns, qr_url=self.qr_url, kick_drawer=kick, encoding=config.encoding
+        )
         blocks = receipt_document(
             sale,
             self.header,
@@ -302,7 +330,7 @@ class LaneDevices:
         try:
             with self._printer_lock, PrinterLink(config) as link:
                 status = link.status()
-                self._status_answers = status.answered
+                self._status_misses = 0 if status.answered else self._status_misses + 1
                 return status
         except PrinterError as error:
             if error.kind is not PrinterErrorKind.OFFLINE:
@@ -320,21 +348,21 @@ class LaneDevices:
         if self.display_protocol == "led":  # digits only: the price under the 单价 lamp
             self._write_display(encode_led(LedLamp.PRICE, price))
         else:
-            self._show(item_screen(name, price, quantity))
+            self._show(item_screen(name, price, quantity, self.display_encoding))
 
     def show_total(self, total: Money) -> None:
         """Show the amount due."""
         if self.display_protocol == "led":
             self._write_display(encode_led(LedLamp.TOTAL, total))
         else:
-            self._show(total_screen(total))
+            self._show(total_screen(total, self.display_encoding))
 
     def show_change(self, paid: Money, change: Money) -> None:
         """Show what the customer paid and the change (an LED display shows the change)."""
         if self.display_protocol == "led":
             self._write_display(encode_led(LedLamp.CHANGE, change))
         else:
-            self._show(change_screen(paid, change))
+            self._show(change_screen(paid, change, self.display_encoding))
 
     def clear_display(self) -> None:
         """Blank the display."""

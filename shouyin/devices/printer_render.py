@@ -3,8 +3,15 @@
 Text: one line per printed line, aligned within the paper's columns; a QR code shows as
 ``[QR] <content>``, an image as ``[image WxH]``, a cut as a dashed rule, a drawer kick as
 ``[drawer pin 2]``. PNG: a 12x24-dot cell per column (the printers' standard font), 8 dots/mm, so
-58 mm paper is 384 dots wide and 80 mm 576; Hanzi take two cells. QR codes are drawn as the
-printer would (``segno``), raster images dot for dot.
+58 mm paper is 384 dots wide and 80 mm 576. QR codes are drawn as the printer would (``segno``),
+raster images dot for dot.
+
+Columns are counted as the printer counts them, from the bytes it received
+(:func:`printed_columns`): a character that takes two or more bytes in the printer's code page
+(GB18030, GBK or UTF-8) is drawn from the 24-dot Hanzi font in two cells, a one-byte character in
+one. This deliberately does not reuse the layout's
+:func:`~shouyin.devices.receipt.display_width`: the virtual printer is the check on the layout,
+and a check that shares the layout's rule would agree with any mistake in it.
 
 A CJK font is needed for the PNG to show Hanzi: :func:`find_cjk_font` looks for WenQuanYi or
 Noto CJK (``apt-get install fonts-wqy-microhei``); without one, Pillow's built-in font draws
@@ -20,11 +27,25 @@ from typing import Final
 
 from PIL import Image, ImageDraw, ImageFont
 
-from shouyin.devices.escpos_model import Align, Cut, DrawerKick, Feed, QrCode, RasterImage
+from shouyin.devices.escpos_model import (
+    Align,
+    Cut,
+    DrawerKick,
+    Feed,
+    PrinterEncoding,
+    QrCode,
+    RasterImage,
+)
 from shouyin.devices.escpos_parser import Barcode, Event, PrintedLine
-from shouyin.devices.receipt import display_width
 
-__all__ = ["CELL_HEIGHT", "CELL_WIDTH", "find_cjk_font", "render_png", "render_text"]
+__all__ = [
+    "CELL_HEIGHT",
+    "CELL_WIDTH",
+    "find_cjk_font",
+    "printed_columns",
+    "render_png",
+    "render_text",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -63,8 +84,32 @@ def _font() -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     return ImageFont.truetype(str(path), CELL_HEIGHT - 2)
 
 
-def _aligned(text: str, align: Align, columns: int) -> str:
-    free = max(0, columns - display_width(text))
+def printed_columns(text: str, encoding: PrinterEncoding) -> int:
+    """Columns a printer set to ``encoding`` uses for ``text``: it reads the bytes, and a
+    character of one byte takes one column, a character of two or more bytes two.
+
+    GB18030/GBK: a byte below 0x80 is a character by itself; a lead byte 0x81-0xFE starts a
+    two-byte character, or a four-byte one when the next byte is a digit 0x30-0x39 (GB18030).
+    UTF-8: the lead byte says the length. (GBK's lone 0x80, the euro sign, is one byte.)
+    """
+    data = text.encode(encoding.value, errors="replace")
+    if encoding is PrinterEncoding.UTF8:  # lead bytes only: continuation bytes are 10xxxxxx
+        return sum(1 if byte < 0x80 else 2 for byte in data if not 0x80 <= byte <= 0xBF)
+    columns, pos = 0, 0
+    while pos < len(data):
+        byte = data[pos]
+        if 0x81 <= byte <= 0xFE and pos + 1 < len(data):
+            four = 0x30 <= data[pos + 1] <= 0x39 and pos + 3 < len(data)
+            pos += 4 if four else 2
+            columns += 2
+        else:
+            pos += 1
+            columns += 1
+    return columns
+
+
+def _aligned(text: str, align: Align, columns: int, encoding: PrinterEncoding) -> str:
+    free = max(0, columns - printed_columns(text, encoding))
     if align is Align.CENTER:
         return " " * (free // 2) + text
     if align is Align.RIGHT:
@@ -80,12 +125,15 @@ def _line_columns(line: PrintedLine) -> str:
     return "".join(parts)
 
 
-def render_text(events: list[Event], columns: int) -> str:
+def render_text(
+    events: list[Event], columns: int, encoding: PrinterEncoding = PrinterEncoding.GB18030
+) -> str:
     """The job as text, one printed line per line (see the module docstring)."""
     out: list[str] = []
     for event in events:
         if isinstance(event, PrintedLine):
-            out.append(_aligned(_line_columns(event), event.align, columns).rstrip())
+            line = _aligned(_line_columns(event), event.align, columns, encoding)
+            out.append(line.rstrip())
         elif isinstance(event, QrCode):
             out.append(f"[QR] {event.data}")
         elif isinstance(event, Barcode):
@@ -138,15 +186,15 @@ def _glyph(ch: str, cells: int, bold: bool) -> Image.Image:
     return canvas if canvas.width == room else canvas.resize((room, CELL_HEIGHT))
 
 
-def _text_image(line: PrintedLine, columns: int) -> Image.Image:
+def _text_image(line: PrintedLine, columns: int, encoding: PrinterEncoding) -> Image.Image:
     height = max((run.style.height for run in line.runs), default=1) * CELL_HEIGHT
     image = Image.new("L", (columns * CELL_WIDTH, height), 255)
-    used = sum(display_width(run.text) * run.style.width for run in line.runs)
+    used = sum(printed_columns(run.text, encoding) * run.style.width for run in line.runs)
     free = max(0, columns - used)
     col = {Align.LEFT: 0, Align.CENTER: free // 2, Align.RIGHT: free}[line.align]
     for run in line.runs:
         for ch in run.text:
-            cells = display_width(ch)
+            cells = printed_columns(ch, encoding)
             glyph = _glyph(ch, cells, run.style.bold)
             if run.style.underline:
                 ImageDraw.Draw(glyph).line((0, CELL_HEIGHT - 2, glyph.width, CELL_HEIGHT - 2))
@@ -156,13 +204,18 @@ def _text_image(line: PrintedLine, columns: int) -> Image.Image:
     return image
 
 
-def render_png(events: list[Event], columns: int, path: Path) -> None:
+def render_png(
+    events: list[Event],
+    columns: int,
+    path: Path,
+    encoding: PrinterEncoding = PrinterEncoding.GB18030,
+) -> None:
     """Draw the job as the paper would look and save it as a PNG at ``path``."""
     width = columns * CELL_WIDTH
     pieces: list[tuple[Image.Image, Align]] = []
     for event in events:
         if isinstance(event, PrintedLine):
-            pieces.append((_text_image(event, columns), Align.LEFT))
+            pieces.append((_text_image(event, columns, encoding), Align.LEFT))
         elif isinstance(event, QrCode):
             pieces.append((_qr_image(event), Align.CENTER))
         elif isinstance(event, RasterImage):

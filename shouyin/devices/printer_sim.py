@@ -11,7 +11,9 @@ the control port (``{"paper": "out"}``, ``{"paper": "near_end"}``, ``{"cover_ope
 printer answers status but prints nothing (the job is counted in ``refused``), as a real one
 stops at paper end; it still executes real-time drawer pulses (``DLE DC4``). Every pulse the
 drawer receives is kept in ``drawer_kicks``. With ``answers_status`` false it ignores status
-queries, like printers that cannot answer.
+queries, like printers that cannot answer. :meth:`VirtualPrinter.wait_for_connections` returns
+once connections have ended and been handled, so a test can assert on what a lane did *not*
+send (``refused == 0``). A job the renderer fails on is still stored, its raw bytes written.
 
 :class:`ThreadedPrinter` runs it on its own event loop in a thread, for synchronous callers
 (:class:`~shouyin.devices.lane.LaneDevices`, python-escpos) in tests and the demo.
@@ -20,6 +22,7 @@ queries, like printers that cannot answer.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import json
 import logging
@@ -138,6 +141,8 @@ class VirtualPrinter:
         self.state = SimState()
         self.jobs: list[PrintJob] = []
         self.refused = 0
+        self.connections = 0  # print connections ended (and their job stored or refused)
+        self._last_number = 0  # job numbers are taken before any await: concurrent jobs differ
         self.drawer_kicks: list[DrawerKick] = []  # every pulse the drawer received
         self._ports = (port, control_port)
         self._servers: list[asyncio.Server] = []
@@ -216,6 +221,19 @@ class VirtualPrinter:
                 raise TimeoutError(f"{self.refused} of {count} refused jobs within {timeout}s")
             return self.refused
 
+    def wait_for_connections(self, count: int, timeout: float = 5.0) -> int:
+        """Block until ``count`` print connections have ended and been handled; return the count.
+
+        After it, :attr:`jobs` and :attr:`refused` account for everything those connections sent.
+
+        Raises:
+            TimeoutError: fewer connections ended within ``timeout`` seconds.
+        """
+        with self._changed:
+            if not self._changed.wait_for(lambda: self.connections >= count, timeout):
+                raise TimeoutError(f"{self.connections} of {count} connections within {timeout}s")
+            return self.connections
+
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None  # a stream handler always runs in a task
@@ -246,8 +264,13 @@ class VirtualPrinter:
             with contextlib.suppress(ConnectionError):
                 await writer.wait_closed()
         events += parser.close()
-        if events:
-            await self._store(bytes(raw), events)
+        try:
+            if events:
+                await self._store(bytes(raw), events)
+        finally:
+            with self._changed:
+                self.connections += 1
+                self._changed.notify_all()
 
     async def _store(self, raw: bytes, events: list[Event]) -> None:
         if not self.state.can_print:
@@ -259,14 +282,19 @@ class VirtualPrinter:
         for event in events:
             if isinstance(event, DrawerKick):
                 self._kicked(event)
-        number = len(self.jobs) + 1
-        text = render_text(events, self.columns)
+        self._last_number += 1  # synchronously: a job arriving during an await gets the next one
+        number = self._last_number
+        try:
+            text = render_text(events, self.columns, self.encoding)
+        except Exception as error:  # a bad job must not lose its bytes nor kill the handler
+            logger.exception("print job %d: text rendering failed", number)
+            text = f"[render error: {error!r}]\n"
         files: tuple[Path, ...] = ()
         if self.out_dir is not None:
             files = await asyncio.to_thread(self._write, number, raw, events, text)
         job = PrintJob(number, raw, tuple(events), text, files)
         with self._changed:
-            self.jobs.append(job)
+            bisect.insort(self.jobs, job, key=lambda j: j.number)  # a later job may finish first
             self._changed.notify_all()
         logger.info("print job %d: %d bytes", number, len(raw))
         if self.on_job is not None:
@@ -285,8 +313,11 @@ class VirtualPrinter:
         paths[0].write_bytes(raw)
         paths[1].write_text(text, encoding="utf-8")
         if self.png:
-            paths.append(stem.with_suffix(".png"))
-            render_png(events, self.columns, paths[2])
+            try:
+                render_png(events, self.columns, stem.with_suffix(".png"), self.encoding)
+                paths.append(stem.with_suffix(".png"))
+            except Exception:  # the .bin and .txt are kept: the job can still be inspected
+                logger.exception("print job %d: PNG rendering failed", number)
         return tuple(paths)
 
     async def _control(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

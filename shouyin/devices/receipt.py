@@ -2,9 +2,22 @@
 
 Chinese thermal printers print a Hanzi (or a full-width sign such as ``￥``) in two columns and a
 Latin character in one. 58 mm paper holds 32 columns, 80 mm 48. Layout therefore works in
-*display columns* (``unicodedata.east_asian_width``), never in ``len()``; names too long for their
-column wrap onto the next line instead of pushing prices out of alignment. Amounts are printed
-with the full-width ``￥`` (U+FFE5), which GB18030 printers render; ``¥`` (U+00A5) is not in GBK.
+*printed columns*, never in ``len()``; names too long for their column wrap onto the next line
+instead of pushing prices out of alignment.
+
+How many columns a character takes depends on the printer's encoding, not on Unicode's idea of
+width (:func:`display_width`):
+
+* GB18030 / GBK: a character the code page encodes in two or more bytes is printed from the
+  24-dot Hanzi font, two columns wide; a one-byte character takes one column. That includes
+  signs Unicode calls narrow or ambiguous but GB2312 puts in its symbol rows: ``× · … — ℃ ① “ °``
+  (``可乐330ml×6`` is 12 columns, not 11). A character the code page lacks is printed as ``?``:
+  one column.
+* UTF-8: Chinese UTF-8 printers convert to their GB18030 font, so ASCII takes one column and
+  every other character two (East-Asian wide, full-width *and* ambiguous characters alike).
+
+Amounts are printed with the full-width ``￥`` (U+FFE5), which GB18030 printers render; ``¥``
+(U+00A5) is not in GBK.
 
 The ESC/POS encoder (bold, double size, cut, QR code) consumes these lines; the virtual printer,
 the demo and the tests read them as text.
@@ -12,11 +25,12 @@ the demo and the tests read them as text.
 
 from __future__ import annotations
 
-import unicodedata
+import codecs
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
+from shouyin.devices.escpos_model import PrinterEncoding
 from shouyin.domain.money import Money
 from shouyin.domain.product import Unit
 from shouyin.domain.sale_lines import PaymentRef, SaleLine, TenderKind
@@ -33,16 +47,41 @@ TENDER_NAMES: Final = {
 }
 
 
-def display_width(text: str) -> int:
-    """Columns ``text`` occupies on a thermal printer (wide and full-width characters take 2)."""
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+DEFAULT_ENCODING: Final = PrinterEncoding.GB18030
 
 
-def fit(text: str, width: int) -> list[str]:
+def _char_width(ch: str, codec: str) -> int:
+    if codec == "utf-8":  # converted to the printer's GB18030 font: only ASCII is narrow
+        return 1 if ch < "\x80" else 2
+    try:
+        return 2 if len(ch.encode(codec)) >= 2 else 1
+    except UnicodeEncodeError:
+        return 1  # not in the code page: the encoder sends "?"
+
+
+def display_width(text: str, encoding: str = DEFAULT_ENCODING) -> int:
+    """Columns ``text`` occupies on a printer or display using ``encoding`` (see the module
+    docstring: two for a character of two or more bytes in a GB code page, or any non-ASCII
+    character on a UTF-8 printer; one otherwise).
+
+    Args:
+        text: the text.
+        encoding: the device's text encoding (a :class:`PrinterEncoding` or a codec name such
+            as ``"ascii"`` for a customer display without Hanzi).
+
+    Returns:
+        The number of columns.
+    """
+    codec = codecs.lookup(encoding).name
+    return sum(_char_width(ch, codec) for ch in text)
+
+
+def fit(text: str, width: int, encoding: str = DEFAULT_ENCODING) -> list[str]:
     """Wrap ``text`` into pieces of at most ``width`` columns, never splitting a character."""
+    codec = codecs.lookup(encoding).name
     pieces, current, used = [], "", 0
     for ch in text:
-        w = display_width(ch)
+        w = _char_width(ch, codec)
         if used + w > width:
             pieces.append(current)
             current, used = "", 0
@@ -52,18 +91,18 @@ def fit(text: str, width: int) -> list[str]:
     return pieces
 
 
-def pad(text: str, width: int, *, right: bool = False) -> str:
+def pad(text: str, width: int, *, right: bool = False, encoding: str = DEFAULT_ENCODING) -> str:
     """Pad ``text`` with spaces to exactly ``width`` columns (it must already fit)."""
-    spaces = " " * max(0, width - display_width(text))
+    spaces = " " * max(0, width - display_width(text, encoding))
     return spaces + text if right else text + spaces
 
 
-def two_columns(left: str, right: str, width: int) -> list[str]:
+def two_columns(left: str, right: str, width: int, encoding: str = DEFAULT_ENCODING) -> list[str]:
     """``left`` flush left and ``right`` flush right on one line, wrapping ``left`` if needed."""
-    room = width - display_width(right) - 1
-    pieces = fit(left, max(room, 1))
+    right_width = display_width(right, encoding)
+    pieces = fit(left, max(width - right_width - 1, 1), encoding)
     lines = pieces[:-1]
-    lines.append(pad(pieces[-1], width - display_width(right)) + right)
+    lines.append(pad(pieces[-1], width - right_width, encoding=encoding) + right)
     return lines
 
 
@@ -101,6 +140,7 @@ def render_sale(
     width: int = PAPER_58MM,
     printed_at: datetime | None = None,
     copy_mark: str = "",
+    encoding: PrinterEncoding = DEFAULT_ENCODING,
 ) -> list[str]:
     """Lay out a sale's receipt as lines of exactly ``width`` columns or fewer.
 
@@ -111,18 +151,26 @@ def render_sale(
         width: 32 for 58 mm paper, 48 for 80 mm.
         printed_at: time printed on the receipt (defaults to the sale's completion time).
         copy_mark: e.g. ``"重印"`` for a reprint; printed prominently when set.
+        encoding: the printer's encoding, which decides how many columns a character takes.
 
     Returns:
         The receipt text, one string per printed line.
     """
     rule = "-" * width
-    out: list[str] = [pad_center(header.store_name, width)]
+
+    def fit_(text: str) -> list[str]:
+        return fit(text, width, encoding)
+
+    def row(left: str, right: str) -> None:
+        out.extend(two_columns(left, right, width, encoding))
+
+    out: list[str] = [pad_center(header.store_name, width, encoding)]
     if header.address:
-        out.extend(fit(header.address, width))
+        out.extend(fit_(header.address))
     if header.phone:
         out.append(f"电话：{header.phone}")
     if copy_mark:
-        out.append(pad_center(f"*** {copy_mark} ***", width))
+        out.append(pad_center(f"*** {copy_mark} ***", width, encoding))
     when = printed_at or sale.completed_at or sale.opened_at
     out.extend(
         [
@@ -136,25 +184,25 @@ def render_sale(
     priced = {p.line_no: p for p in sale.priced.lines}
     for line in sale.active_lines:
         p = priced[line.line_no]
-        out.extend(fit(line.name, width))
-        out.extend(two_columns(_line_detail(line), money(p.gross), width))
+        out.extend(fit_(line.name))
+        row(_line_detail(line), money(p.gross))
     if sale.applied_promotions:
         out.append(rule)
         for promo in sale.applied_promotions:
-            out.extend(two_columns(f"优惠 {promo.name}", "-" + money(promo.amount), width))
+            row(f"优惠 {promo.name}", "-" + money(promo.amount))
     out.append(rule)
-    out.extend(two_columns("件数", str(_item_count(sale)), width))
-    out.extend(two_columns("合计", money(sale.subtotal), width))
+    row("件数", str(_item_count(sale)))
+    row("合计", money(sale.subtotal))
     if sale.discount_total:
-        out.extend(two_columns("优惠", "-" + money(sale.discount_total), width))
-    out.extend(two_columns("应付", money(sale.total_due), width))
+        row("优惠", "-" + money(sale.discount_total))
+    row("应付", money(sale.total_due))
     for tender in sale.live_tenders:
-        out.extend(two_columns(TENDER_NAMES[tender.kind], money(tender.amount), width))
+        row(TENDER_NAMES[tender.kind], money(tender.amount))
         out.extend(_reference_lines(tender.ref))
     if sale.change:
-        out.extend(two_columns("找零", money(sale.change), width))
+        row("找零", money(sale.change))
     out.append(rule)
-    out.extend(fit(header.footer, width))
+    out.extend(fit_(header.footer))
     return out
 
 
@@ -175,7 +223,7 @@ def _item_count(sale: SaleView) -> int:
     return sum(1 if line.grams is not None else line.quantity for line in sale.active_lines)
 
 
-def pad_center(text: str, width: int) -> str:
+def pad_center(text: str, width: int, encoding: str = DEFAULT_ENCODING) -> str:
     """Centre ``text`` in ``width`` columns (truncating nothing: long text is left as is)."""
-    free = max(0, width - display_width(text))
+    free = max(0, width - display_width(text, encoding))
     return " " * (free // 2) + text

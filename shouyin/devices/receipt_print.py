@@ -22,6 +22,7 @@ from shouyin.devices.escpos_model import (
     Block,
     Cut,
     Feed,
+    PrinterEncoding,
     QrCode,
     Style,
     TextLine,
@@ -48,12 +49,14 @@ class ReceiptOptions:
         qr_url: printed as a QR code under the receipt (e-invoice or member sign-up), if set.
         qr_caption: the line above the QR code.
         kick_drawer: open the cash drawer with this job (cash sales).
+        encoding: the printer's text encoding (it decides how many columns a character takes).
     """
 
     width: int = PAPER_58MM
     qr_url: str = ""
     qr_caption: str = "扫码开发票 / 注册会员"
     kick_drawer: bool = False
+    encoding: PrinterEncoding = PrinterEncoding.GB18030
 
 
 def copy_mark(*, reprint: bool, copy: bool) -> str:
@@ -95,12 +98,15 @@ def receipt_document(
         width=options.width,
         printed_at=printed_at,
         copy_mark=mark,
+        encoding=options.encoding,
     )
     blocks: list[Block] = [DRAWER_KICK_PULSE] if options.kick_drawer else []
     for index, line in enumerate(lines):
         blocks.append(TextLine(scrub(line), _style_of(index, line, mark)))
     if options.qr_url:
-        blocks.extend(TextLine(scrub(c)) for c in fit(options.qr_caption, options.width))
+        blocks.extend(
+            TextLine(scrub(c)) for c in fit(options.qr_caption, options.width, options.encoding)
+        )
         blocks.append(QrCode(scrub(options.qr_url)))
     blocks += [Feed(_FEED_BEFORE_CUT), Cut(partial=True)]
     return blocks

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from shouyin.devices.escpos_model import PrinterEncoding
 from shouyin.devices.receipt import PAPER_58MM, TENDER_NAMES, money, pad_center, two_columns
 from shouyin.domain.reports import Report, ReportKind
 
 
 def render_report(
-    report: Report, store_name: str, *, width: int = PAPER_58MM, cashier_names: dict[str, str]
+    report: Report,
+    store_name: str,
+    *,
+    width: int = PAPER_58MM,
+    cashier_names: dict[str, str],
+    encoding: PrinterEncoding = PrinterEncoding.GB18030,
 ) -> list[str]:
     """Lay out an X (中间报表) or Z (日结报表) report as printable lines.
 
@@ -16,13 +22,14 @@ def render_report(
         store_name: printed at the top.
         width: paper width in columns.
         cashier_names: display names by user id (unknown ids are printed as they are).
+        encoding: the printer's encoding, which decides how many columns a character takes.
 
     Returns:
         One string per printed line.
     """
     rule = "-" * width
     title = "日结报表 Z" if report.kind is ReportKind.Z else "中间报表 X"
-    out = [pad_center(store_name, width), pad_center(title, width), rule]
+    out = [pad_center(store_name, width, encoding), pad_center(title, width, encoding), rule]
     if report.number is not None:
         out.append(f"Z 序号：{report.number:04d}")
     if report.business_day is not None:
@@ -31,7 +38,7 @@ def render_report(
     out.append(rule)
 
     def row(label: str, value: str) -> None:
-        out.extend(two_columns(label, value, width))
+        out.extend(two_columns(label, value, width, encoding))
 
     row("销售笔数", str(report.sales_count))
     row("退货笔数", str(report.returns_count))

@@ -303,8 +303,23 @@ def scan(uow: AbstractUnitOfWork, ctx: Context, sale_id: str, code: str) -> Sale
     Raises:
         InvalidBarcode, UnknownProduct, InactiveProduct: for a bad or unknown code.
     """
+    return scan_into(uow, ctx, sale_id, code)[1]
+
+
+def scan_into(
+    uow: AbstractUnitOfWork, ctx: Context, sale_id: str, code: str, *, lane_id: str | None = None
+) -> tuple[Sale, SaleLine]:
+    """:func:`scan`, returning the changed sale too (one load per scan: the web lane answers a
+    scan with the whole sale), and refusing a sale of another lane when ``lane_id`` is given.
+
+    Raises:
+        UnknownSale: no such sale (on ``lane_id``).
+        InvalidBarcode, UnknownProduct, InactiveProduct: for a bad or unknown code.
+    """
     with uow:
         sale = get_sale(uow, sale_id)
+        if lane_id is not None and sale.lane_id != lane_id:
+            raise UnknownSale(f"no sale {sale_id} on lane {lane_id}")
         found = lookup(code, uow.products, ctx.nomenclature)
         if found.amount is not None:
             line = sale.add_priced(found.product, found.amount, found.grams)
@@ -314,7 +329,7 @@ def scan(uow: AbstractUnitOfWork, ctx: Context, sale_id: str, code: str) -> Sale
             line = sale.add_product(found.product)
         uow.sales.save(sale)
         uow.commit()
-        return line
+        return sale, line
 
 
 def _edit_sale(uow: AbstractUnitOfWork, sale_id: str, change: Callable[[Sale], object]) -> Sale:

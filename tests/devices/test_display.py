@@ -110,3 +110,37 @@ def test_overwriting_half_a_hanzi_blanks_its_other_half() -> None:
     decoder = DisplayDecoder()
     decoder.feed(encode_screen(("合计", "")) + b"\x1f$\x02\x01x")
     assert decoder.lines() == (" x计", "")
+
+
+def test_ascii_display_gets_english_labels_and_no_yuan_sign() -> None:
+    assert item_screen("Cola 330ml", Money(250), encoding="ascii") == (
+        "Cola 330ml",
+        "PRICE" + " " * 11 + "2.50",
+    )
+    assert total_screen(Money(8204), encoding="ascii") == ("TOTAL" + " " * 15, " " * 15 + "82.04")
+    assert change_screen(Money(10000), Money(1796), encoding="ascii") == (
+        "PAID" + " " * 10 + "100.00",
+        "CHANGE" + " " * 9 + "17.96",
+    )
+
+
+def test_lane_shows_an_ascii_display_without_question_marks() -> None:
+    item = ("Cola", "PRICE" + " " * 8 + "2.50 x3")
+    change = ("PAID" + " " * 10 + "100.00", "CHANGE" + " " * 9 + "17.96")
+    with VirtualDisplay(encoding="ascii") as sim:
+        devices = LaneDevices(display_port=sim.path, display_encoding="ascii")
+        try:
+            devices.show_item("Cola", Money(250), 3)
+            assert sim.wait_for(item) == item
+            devices.show_change(Money(10000), Money(1796))
+            assert sim.wait_for(change) == change
+        finally:
+            devices.close()
+
+
+def test_a_hanzi_name_on_an_ascii_display_takes_one_cell_per_character() -> None:
+    # The display shows "?" for each Hanzi it lacks: one cell each, so the line still fits.
+    name, _ = item_screen("可口可乐" * 6, Money(250), encoding="ascii")
+    decoder = DisplayDecoder("ascii")
+    decoder.feed(encode_screen((name, ""), "ascii"))
+    assert decoder.lines() == ("?" * COLUMNS, "")

@@ -53,3 +53,8 @@ def test_lane_drives_an_led_display_over_a_serial_line() -> None:
             assert display.wait_for(("", "")) == ("", "")
         finally:
             devices.close()
+
+
+@given(st.integers(min_value=-9_999_999, max_value=99_999_999))
+def test_led_digits_are_the_amount_in_plain_yuan(fen: int) -> None:
+    assert led_digits(Money(fen)) == Money(fen).plain()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tracemalloc
+
 import pytest
 from escpos.printer import Dummy
 from hypothesis import given, settings
@@ -22,6 +24,8 @@ from shouyin.devices.escpos_model import (
     encode,
 )
 from shouyin.devices.escpos_parser import (
+    MAX_LINE_BYTES,
+    MAX_RUNS,
     Barcode,
     EscPosParser,
     Event,
@@ -158,3 +162,34 @@ def test_any_text_line_round_trips_in_gb18030(text: str) -> None:
     [line] = parse(encode([TextLine(text)]))
     assert isinstance(line, PrintedLine)
     assert line.text == text
+
+
+def test_style_toggles_between_characters_do_not_grow_memory_without_bound() -> None:
+    parser = EscPosParser()
+    toggles = b"\x1bE\x01a\x1bE\x00b" * 2_500  # 20 kB, a style change per character, no LF
+    tracemalloc.start()
+    try:
+        for _ in range(5):  # 100 kB: unbounded, the runs held would take about 3 MB
+            lines = [e for e in parser.feed(toggles) if isinstance(e, PrintedLine)]
+            assert all(len(line.runs) <= MAX_RUNS for line in lines)
+            assert all(len(line.text.encode()) <= MAX_LINE_BYTES for line in lines)
+            del lines
+        held, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert held < 200_000  # what the parser keeps between chunks: one bounded line
+
+
+def test_a_line_longer_than_the_limit_counts_its_styled_runs_too() -> None:
+    half = MAX_LINE_BYTES // 2 + 1
+    events = parse(b"a" * half + b"\x1bE\x01" + b"b" * half + b"\n")
+    lines = [e for e in events if isinstance(e, PrintedLine)]
+    assert [len(line.text) for line in lines] == [2 * half, 0]  # cut at the limit, then the LF
+
+
+def test_after_the_run_limit_the_rest_of_the_line_keeps_one_style() -> None:
+    data = b"".join(b"\x1bE" + bytes([i % 2]) + b"x" for i in range(MAX_RUNS + 10)) + b"\n"
+    [line] = parse(data)
+    assert isinstance(line, PrintedLine)
+    assert len(line.runs) == MAX_RUNS
+    assert line.text == "x" * (MAX_RUNS + 10)  # nothing is lost

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 import time
 from pathlib import Path
@@ -20,6 +21,7 @@ from shouyin.devices.escpos_model import (
 )
 from shouyin.devices.lane import DrawerAudit, DrawerOpened, DrawerReason, LaneDevices
 from shouyin.devices.printer import PrinterConfig, PrinterState
+from shouyin.devices.printer_render import printed_columns
 from shouyin.devices.printer_sim import ThreadedPrinter, VirtualPrinter
 from shouyin.devices.receipt import (
     PAPER_58MM,
@@ -32,6 +34,7 @@ from tests.devices.sales import MASKED_PAN, NOW, card_and_cash_sale, card_only_s
 
 HEADER = ReceiptHeader("示范超市", address="北京市海淀区中关村大街1号", phone="010-12345678")
 QR_URL = "https://fapiao.example/i/L01-000001"
+AMOUNT_AT_END = re.compile(r"￥\d+\.\d\d$")
 
 
 def lane(
@@ -150,7 +153,10 @@ def test_paper_out_is_reported_and_nothing_is_printed(printer: VirtualPrinter) -
         devices.print_receipt(card_and_cash_sale())
     assert raised.value.kind is PrinterErrorKind.PAPER_OUT
     assert "缺纸" in raised.value.user_message()
-    assert printer.jobs == []
+    # The simulator never stores a job while the paper is out; what proves the lane held the
+    # receipt back is that the printer refused nothing: the lane sent only status queries.
+    printer.wait_for_connections(2)  # printer_status(), then the print attempt
+    assert (printer.refused, printer.jobs) == (0, [])
 
 
 def test_cover_open_is_reported(printer: VirtualPrinter) -> None:
@@ -223,7 +229,8 @@ def test_cash_sale_without_paper_still_opens_the_drawer_and_asks_for_a_reprint(
     assert raised.value.drawer_opened
     assert printer.wait_for_kicks(1) == [DRAWER_KICK_REALTIME]
     assert [(r.reason, r.success) for r in records] == [(DrawerReason.CASH_SALE, True)]
-    assert printer.jobs == []
+    printer.wait_for_connections(1)
+    assert (printer.refused, printer.jobs) == (0, [])  # the receipt itself was never sent
 
 
 def test_lane_without_a_printer_says_so() -> None:
@@ -282,3 +289,24 @@ def test_job_sent_while_paper_is_out_is_not_printed(printer: VirtualPrinter) -> 
         net.close()
     assert printer.wait_for_refused(1) == 1
     assert printer.jobs == []
+
+
+@pytest.mark.parametrize("columns", [PAPER_58MM, PAPER_80MM])
+def test_names_with_times_and_middle_dot_never_push_a_price_past_the_paper_edge(
+    tmp_path: Path, columns: int
+) -> None:
+    # `×` and `·` are two bytes in GB18030, so the printer draws them two columns wide; a layout
+    # counting them as one column would end these lines one column past the edge (the price
+    # wraps). The check counts columns the printer's way (printed_columns, from the bytes).
+    name = "农夫山泉·天然矿泉水 550ml×24瓶·整箱×2·家庭装·特惠"
+    sim = VirtualPrinter(columns=columns, png=False)
+    with ThreadedPrinter(sim):
+        lane(sim, columns=columns).print_receipt(
+            card_and_cash_sale(product_name=name), cashier_name="李收银"
+        )
+        [job] = sim.wait_for_jobs(1)
+    assert any("×" in line for line in job.lines)
+    widths = [printed_columns(line, PrinterEncoding.GB18030) for line in job.lines]
+    assert max(widths) <= columns
+    priced = [w for line, w in zip(job.lines, widths, strict=True) if AMOUNT_AT_END.search(line)]
+    assert priced and set(priced) == {columns}

@@ -6,6 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
+from shouyin.devices.escpos_model import PrinterEncoding
+from shouyin.devices.printer_render import printed_columns
 from shouyin.devices.receipt import (
     PAPER_58MM,
     PAPER_80MM,
@@ -88,3 +90,34 @@ def test_reprint_carries_the_copy_mark() -> None:
         completed_sale(), ReceiptHeader("示范超市"), cashier_name="李", copy_mark="重印"
     )
     assert any("*** 重印 ***" in line for line in lines)
+
+
+@pytest.mark.parametrize("encoding", [PrinterEncoding.GB18030, PrinterEncoding.GBK])
+def test_symbols_two_bytes_in_gb_take_two_columns(encoding: PrinterEncoding) -> None:
+    # Unicode calls these narrow or ambiguous; GB2312's symbol rows make them two bytes, and a
+    # Chinese printer draws them from its Hanzi font, two columns wide.
+    assert display_width("×·…—℃①“°", encoding) == 16
+    assert display_width("  可乐330ml×6", encoding) == 14
+
+
+def test_gbk_prints_a_character_it_lacks_as_one_column_question_mark() -> None:
+    assert display_width("😀", PrinterEncoding.GBK) == 1
+    assert display_width("😀", PrinterEncoding.GB18030) == 2  # four bytes: still two columns
+
+
+def test_utf8_printers_print_every_non_ascii_character_two_columns_wide() -> None:
+    assert display_width("可乐×6 ·°", PrinterEncoding.UTF8) == 12
+    assert display_width("cola 330ml", PrinterEncoding.UTF8) == 10
+
+
+@pytest.mark.parametrize("encoding", list(PrinterEncoding))
+def test_price_after_a_name_with_a_times_sign_ends_at_the_paper_edge_on_paper(
+    encoding: PrinterEncoding,
+) -> None:
+    [line] = two_columns("  可乐330ml×6", "￥12.00", 32, encoding)
+    assert printed_columns(line, encoding) == 32  # the printer's own count, from the bytes
+    assert line.endswith("￥12.00")
+
+
+def test_fit_wraps_symbols_by_their_printed_width() -> None:
+    assert fit("×" * 17, 32) == ["×" * 16, "×"]
