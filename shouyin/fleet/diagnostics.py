@@ -5,13 +5,16 @@
 and reads the transport (TLS version, cipher, the terminal's certificate expiry) and the
 terminal's health from the answers.
 
-:func:`transaction_suite` runs sale, void, refund, QR micropay, status query and settlement, each
-with pass/fail and timing. The link protocol has no test-mode flag (a real acquirer would route
-test transactions elsewhere), so the suite keeps its transactions out of the real money instead:
-amounts of 1 fen, ``ecr_ref`` values starting with ``DIAG-`` (recognisable in every batch and
-ledger), the card sale voided and the QR payment refunded at once (the batch nets to zero), and
-"settlement" as a *totals* reconciliation, which reads the open batch without closing it. The
-suite checks that the batch's net total did not move.
+:func:`transaction_suite` runs sale, status query, void, QR micropay, refund and settlement in
+the terminal's **test mode** (Admin ``test_mode_start``; see :mod:`shouyin.terminal.test_mode`),
+each with pass/fail and timing. In test mode the terminal answers from its test host and keeps a
+separate test journal and batch, so the settlement really closes the *test* batch while the real
+batch, its totals and the acquirer's ledger stay exactly as they were. The suite checks this
+itself: every answer must be marked ``test`` (a step that gets an unmarked answer stops the
+suite, since real money could be moving), and the real batch's totals are read before test mode
+starts and after it ends and must be equal. Test mode is left at the end whatever happened (and
+the terminal leaves it by itself after ``test_mode_timeout`` or a restart). ``ecr_ref`` values
+start with ``DIAG-``.
 
 :mod:`shouyin.fleet.diagnostics_report` turns the result into JSON and HTML.
 """
@@ -29,6 +32,8 @@ from cryptography import x509
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from shouyin.link.messages import (
+    AdminRequest,
+    AdminResponse,
     DiagnosisRequest,
     DiagnosisResponse,
     PaymentRequest,
@@ -43,11 +48,13 @@ from shouyin.link.messages import (
     TransactionStatusResponse,
 )
 from shouyin.link.values import (
+    AdminAction,
     PaymentKind,
     ReconciliationKind,
     Result,
     ReversalReason,
     TerminalHealth,
+    Totals,
     TransactionState,
 )
 
@@ -69,13 +76,17 @@ TEST_AMOUNT = 1
 """Fen per test transaction."""
 TEST_QR_CODE = "134567890123456700"
 """A WeChat-shaped 付款码 the simulated acquirer approves (use a test wallet's code for real)."""
+TEST_MODE_TIMEOUT = 600
+"""Seconds the terminal stays in test mode if the suite never gets to end it (10 minutes)."""
 SUITE_STEPS: tuple[str, ...] = (
+    "test_mode_start",
     "sale",
     "status_query",
     "void",
     "qr_micropay",
     "refund",
     "settlement",
+    "test_mode_end",
 )
 
 Progress = Callable[[str], None]
@@ -243,6 +254,7 @@ class _Suite:
         self.timeout = timeout
         self.results: list[StepResult] = []
         self.skew_ms: float | None = None
+        self.stopped: str | None = None  # why the money steps are not run (any more)
 
     def ref(self, name: str) -> str:
         return f"{self.prefix}-{name}"
@@ -252,6 +264,12 @@ class _Suite:
             await self.endpoint.wait_ready(self.timeout)
         request = build(self.endpoint.new_service_id())
         return await self.endpoint.request(request, timeout=self.timeout)
+
+    def skip(self, name: str, why: str) -> None:
+        self.results.append(
+            StepResult(name=name, passed=False, duration_ms=0.0, detail=why, skipped=True)
+        )
+        logger.info("diag step %s skipped: %s", name, why)
 
     async def step(self, name: str, work: Callable[[], Awaitable[str]]) -> bool:
         started = time.perf_counter()
@@ -271,33 +289,51 @@ class StepFailed(Exception):
     """A suite step got an answer that is not what a healthy terminal gives."""
 
 
-def _expect(response: Response, kind: type[Response]) -> None:
+class NotTestMode(StepFailed):
+    """A financial answer was not marked as a test transaction: real money could be moving."""
+
+
+def _expect(response: Response, kind: type[Response], *, test: bool = True) -> None:
     if not isinstance(response, kind):
         raise StepFailed(f"unexpected answer {response.type}")
+    if test and response.test is not True:
+        raise NotTestMode("the answer is not marked as a test transaction (测试交易)")
     if response.result is not Result.SUCCESS:
         raise StepFailed(f"{response.error_condition}: {response.message or ''}".strip())
 
 
-async def _net_total(suite: _Suite) -> int:
+def _fen(totals: Sequence[Totals]) -> tuple[int, int, int, int]:
+    return (
+        sum(t.count for t in totals),
+        sum(t.amount for t in totals),
+        sum(t.refund_count for t in totals),
+        sum(t.refund_amount for t in totals),
+    )
+
+
+async def _real_totals(suite: _Suite) -> tuple[str | None, tuple[Totals, ...]]:
+    """The real batch's number and totals (read outside test mode; closes nothing)."""
     answer = await suite.ask(
         lambda sid: ReconciliationRequest(service_id=sid, kind=ReconciliationKind.TOTALS)
     )
-    _expect(answer, ReconciliationResponse)
+    _expect(answer, ReconciliationResponse, test=False)
     assert isinstance(answer, ReconciliationResponse)
-    return sum(t.amount - t.refund_amount for t in answer.totals)
+    if answer.test:
+        raise StepFailed("the terminal is still in test mode")
+    return answer.batch, answer.totals
 
 
-async def transaction_suite(
+async def transaction_suite(  # noqa: PLR0915 - one closure per step, in order
     endpoint: LinkEndpoint,
     *,
     prefix: str | None = None,
     qr_code: str = TEST_QR_CODE,
     timeout: float = 60.0,
+    test_mode_timeout: int = TEST_MODE_TIMEOUT,
     on_step: Progress | None = None,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> tuple[list[StepResult], float | None]:
-    """Run the test-transaction suite (see the module docstring for how it stays out of the
-    real money).
+    """Run the test-transaction suite in the terminal's test mode (see the module docstring).
 
     Args:
         endpoint: a logged-in link to the terminal (no payment in flight).
@@ -305,18 +341,36 @@ async def transaction_suite(
             since a terminal refuses to store a reference that looks like a card number).
         qr_code: the 付款码 for the QR micropay (a test wallet's code).
         timeout: seconds allowed per request.
+        test_mode_timeout: seconds after which the terminal leaves test mode by itself, should
+            the suite never get to end it (the link lost for good, the process killed).
         on_step: called with each step's name when it finishes.
         now: the aware current time (for the prefix and the clock skew).
 
     Returns:
-        The steps' results, in order, and the terminal's clock skew in ms (terminal minus
-        cashier system, from the sale's transaction time; None when unknown).
+        The steps' results, in :data:`SUITE_STEPS` order, and the terminal's clock skew in ms
+        (terminal minus cashier system, from the test sale's transaction time; None when
+        unknown).
     """
     suite = _Suite(endpoint, prefix or f"DIAG-{now():%Y%m%dT%H%M%S}", timeout)
-    net_before: list[int] = []
+    real_before: list[tuple[str | None, tuple[Totals, ...]]] = []
+
+    async def test_mode_start() -> str:
+        real_before.append(await _real_totals(suite))
+        answer = await suite.ask(
+            lambda sid: AdminRequest(
+                service_id=sid,
+                action=AdminAction.TEST_MODE_START,
+                test_mode_timeout=test_mode_timeout,
+            )
+        )
+        _expect(answer, AdminResponse, test=False)
+        assert isinstance(answer, AdminResponse)
+        if answer.test_mode is not True:
+            raise StepFailed("the terminal did not confirm test mode (no test mode?)")
+        until = f" until {answer.test_mode_until:%H:%M:%S}" if answer.test_mode_until else ""
+        return f"test mode on{until}; real batch {real_before[0][0]}"
 
     async def sale() -> str:
-        net_before.append(await _net_total(suite))
         sent = now()
         answer = await suite.ask(
             lambda sid: PaymentRequest(
@@ -332,7 +386,7 @@ async def transaction_suite(
         if data is not None and data.transaction_time is not None:
             midpoint = sent + (now() - sent) / 2
             suite.skew_ms = round((data.transaction_time - midpoint).total_seconds() * 1000, 1)
-        return f"approved, rrn {data.rrn if data else '-'}"
+        return f"approved by the test host, rrn {data.rrn if data else '-'}"
 
     async def status_query() -> str:
         answer = await suite.ask(
@@ -383,15 +437,63 @@ async def transaction_suite(
         return "the test QR payment is refunded"
 
     async def settlement() -> str:
-        after = await _net_total(suite)
-        if net_before and after != net_before[0]:
-            raise StepFailed(f"the batch's net total moved by {after - net_before[0]} fen")
-        return f"totals read without closing the batch; net {after} fen, unchanged"
+        answer = await suite.ask(
+            lambda sid: ReconciliationRequest(service_id=sid, kind=ReconciliationKind.SETTLEMENT)
+        )
+        _expect(answer, ReconciliationResponse)
+        assert isinstance(answer, ReconciliationResponse)
+        count, amount, refunds, refunded = _fen(answer.totals)
+        return (
+            f"test batch {answer.batch} settled, balanced: {count} sale(s) {amount} fen, "
+            f"{refunds} refund(s) {refunded} fen"
+        )
 
-    work = (sale, status_query, void, qr_micropay, refund, settlement)
-    steps = dict(zip(SUITE_STEPS, work, strict=True))
-    for name, run in steps.items():
-        await suite.step(name, run)
+    async def test_mode_end() -> str:
+        answer = await suite.ask(
+            lambda sid: AdminRequest(service_id=sid, action=AdminAction.TEST_MODE_END)
+        )
+        _expect(answer, AdminResponse, test=False)
+        assert isinstance(answer, AdminResponse)
+        if answer.test_mode is not False:
+            raise StepFailed("the terminal did not confirm leaving test mode")
+        if not real_before:
+            return "test mode off"
+        batch, totals = await _real_totals(suite)
+        if (batch, totals) != real_before[0]:
+            raise StepFailed(
+                f"the real batch moved: {real_before[0][0]} {_fen(real_before[0][1])}"
+                f" -> {batch} {_fen(totals)}"
+            )
+        return f"test mode off; real batch {batch} and its totals unchanged"
+
+    money = {
+        "sale": sale,
+        "status_query": status_query,
+        "void": void,
+        "qr_micropay": qr_micropay,
+        "refund": refund,
+        "settlement": settlement,
+    }
+
+    def done(name: str) -> None:
         if on_step is not None:
             on_step(name)
+
+    try:
+        if not await suite.step("test_mode_start", test_mode_start):
+            suite.stopped = "not run: the terminal did not enter test mode"
+        done("test_mode_start")
+        for name, run in money.items():
+            if suite.stopped is not None:
+                suite.skip(name, suite.stopped)
+            elif not await suite.step(name, run) and _unmarked(suite.results[-1]):
+                suite.stopped = "not run: an answer was not marked as a test transaction"
+            done(name)
+    finally:  # whatever happened above, the terminal must not stay in test mode
+        await suite.step("test_mode_end", test_mode_end)
+        done("test_mode_end")
     return suite.results, suite.skew_ms
+
+
+def _unmarked(result: StepResult) -> bool:
+    return result.detail.startswith(NotTestMode.__name__)

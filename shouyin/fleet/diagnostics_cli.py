@@ -135,7 +135,10 @@ def diag_command(
     terminal_id: Annotated[str, typer.Argument(help="终端号 (8 characters)")],
     rounds: Annotated[int, typer.Option(min=1, max=1000, help="connection test round trips")] = 20,
     transactions: Annotated[
-        bool, typer.Option(help="run the test-transaction suite (1 fen, voided and refunded)")
+        bool,
+        typer.Option(
+            help="run the test-transaction suite in the terminal's test mode (no real money)"
+        ),
     ] = True,
     report_dir: Annotated[
         Path | None, typer.Option(help="where to save the report (default: <data>/diagnostics)")

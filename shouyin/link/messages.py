@@ -122,6 +122,7 @@ class Response(MessageBase):
     result: Result
     error_condition: ErrorCondition | None = None
     message: Text | None = None
+    test: bool | None = None  # answered in test mode (测试交易): no money moved
 
     @model_validator(mode="after")
     def _condition_explains_failure(self) -> Self:
@@ -392,24 +393,30 @@ class EventNotification(MessageBase):
 
 
 class AdminRequest(Request):
-    """Administrative request, e.g. install a firmware package into the inactive slot."""
+    """Administrative request, e.g. install a firmware package into the inactive slot, or start
+    or end test mode (``test_mode_timeout``: seconds until test mode ends by itself)."""
 
     type: Literal["admin_request"] = "admin_request"
     action: AdminAction
     firmware: FirmwarePackage | None = None
+    test_mode_timeout: int | None = Field(default=None, strict=True, ge=1, le=3600)
 
     @model_validator(mode="after")
     def _firmware_iff_update(self) -> Self:
         if (self.action is AdminAction.FIRMWARE_UPDATE) != (self.firmware is not None):
             raise ValueError("firmware is required for firmware_update and only for it")
+        if self.test_mode_timeout is not None and self.action is not AdminAction.TEST_MODE_START:
+            raise ValueError("test_mode_timeout goes only with test_mode_start")
         return self
 
 
 class AdminResponse(Response):
-    """Admin answer."""
+    """Admin answer; ``test_mode`` (and until when) after a test-mode command."""
 
     type: Literal["admin_response"] = "admin_response"
     firmware_version: Annotated[str, Field(max_length=64)] | None = None
+    test_mode: bool | None = None
+    test_mode_until: AwareDatetime | None = None
 
 
 # -- pairing (unsealed; see shouyin.link.pairing) ------------------------------------------------

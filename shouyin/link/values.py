@@ -177,6 +177,8 @@ class NotificationKind(StrEnum):
     REBOOTING = "rebooting"
     TAMPER = "tamper"
     FIRMWARE_INSTALLED = "firmware_installed"
+    TEST_MODE_STARTED = "test_mode_started"  # answers are test transactions from now on
+    TEST_MODE_ENDED = "test_mode_ended"  # by command, after its timeout, or at a restart
 
 
 class PowerSource(StrEnum):
@@ -215,6 +217,8 @@ class AdminAction(StrEnum):
     FIRMWARE_UPDATE = "firmware_update"
     REBOOT = "reboot"
     SELF_TEST = "self_test"
+    TEST_MODE_START = "test_mode_start"  # 测试模式: financial requests go to the test host
+    TEST_MODE_END = "test_mode_end"
 
 
 class DocumentKind(StrEnum):
@@ -298,6 +302,7 @@ class TerminalHealth(WireModel):
     temperature_c: int | None = Field(default=None, strict=True, ge=-60, le=150)
     firmware: Annotated[str, Field(max_length=64)] | None = None
     link: LinkCounters | None = None
+    test_mode: bool | None = None  # True while in test mode; left out otherwise
 
 
 class Totals(WireModel):

@@ -17,6 +17,7 @@ __all__ = [
     "RecoveryPending",
     "RefundRefused",
     "SaleNotPayable",
+    "TerminalInTestMode",
     "UnknownIntent",
     "UnrecognisedPaymentCode",
     "VoidRefused",
@@ -59,6 +60,10 @@ class SaleNotPayable(PaymentError):
 
 class PaymentInProgress(PaymentError):
     """The sale already has a terminal payment (or void) whose outcome is not settled yet."""
+
+
+class TerminalInTestMode(PaymentError):
+    """The terminal reports test mode (测试模式): its answers would move no money."""
 
 
 class RecoveryPending(PaymentError):

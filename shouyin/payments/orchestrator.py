@@ -58,9 +58,22 @@ from shouyin.domain.sale_states import SaleState
 from shouyin.domain.users import Approval, User
 from shouyin.lane import services
 from shouyin.lane.services import Context
-from shouyin.link.messages import AbortRequest, PaymentProgress, PaymentRequest, PaymentResponse
-from shouyin.link.values import PaymentKind, Result, Wallet
-from shouyin.payments.errors import PaymentError, PaymentInProgress, RecoveryPending
+from shouyin.link.events import HealthReported, MessageReceived
+from shouyin.link.messages import (
+    AbortRequest,
+    AdminResponse,
+    EventNotification,
+    PaymentProgress,
+    PaymentRequest,
+    PaymentResponse,
+)
+from shouyin.link.values import NotificationKind, PaymentKind, Result, Wallet
+from shouyin.payments.errors import (
+    PaymentError,
+    PaymentInProgress,
+    RecoveryPending,
+    TerminalInTestMode,
+)
 from shouyin.payments.journal import IntentKind, IntentState, PaymentIntent, PaymentUnitOfWork
 from shouyin.payments.killpoints import Checkpoint, KillPoint, no_checkpoint
 from shouyin.payments.policy import PaymentPolicy
@@ -163,6 +176,32 @@ class PaymentOrchestrator:
         self._recovered = False
         self._in_flight: dict[str, tuple[str, str]] = {}  # sale_id -> (ecr_ref, service_id)
         self._after_sale: set[str] = set()  # voids and refunds under way, by ecr_ref
+        # Test mode as the terminal last reported it (heartbeat health, its notifications and
+        # admin answers); a link without listeners (a fake) never reports it.
+        self.terminal_test_mode = False
+        add_listener = getattr(terminal, "add_listener", None)
+        if callable(add_listener):
+            add_listener(self._watch_test_mode)
+
+    def _watch_test_mode(self, _endpoint: object, event: object) -> None:
+        if isinstance(event, HealthReported):
+            self.terminal_test_mode = bool(event.health.test_mode)
+        elif isinstance(event, MessageReceived):
+            message = event.message
+            if isinstance(message, AdminResponse) and message.test_mode is not None:
+                self.terminal_test_mode = message.test_mode
+            elif isinstance(message, EventNotification):
+                if message.event is NotificationKind.TEST_MODE_STARTED:
+                    self.terminal_test_mode = True
+                elif message.event is NotificationKind.TEST_MODE_ENDED:
+                    self.terminal_test_mode = False
+
+    def _refuse_in_test_mode(self) -> None:
+        if self.terminal_test_mode:
+            raise TerminalInTestMode(
+                "POS机处于测试模式，不能收款；请等待测试结束后重试 "
+                "(the terminal is in test mode: no real payments until it ends)"
+            )
 
     @property
     def recovered(self) -> bool:
@@ -254,11 +293,13 @@ class PaymentOrchestrator:
 
         Raises:
             RecoveryPending: :meth:`recover_all` has not run yet.
+            TerminalInTestMode: the terminal reports test mode.
             UnrecognisedPaymentCode: the code matches no wallet rule.
             AmountRefused, SaleNotPayable, PaymentInProgress, UnknownSale: nothing was sent.
         """
         if not self._recovered:
             raise RecoveryPending("the lane has not settled its payment journal yet")
+        self._refuse_in_test_mode()
         code, wallet, payment_kind = self._method(kind, auth_code)
         if sale_id in self._in_flight:
             raise PaymentInProgress(f"sale {sale_id} already has a payment under way")
@@ -371,6 +412,9 @@ class PaymentOrchestrator:
             return unanswered(exchange.condition or "no_answer", exchange.detail)
         if not isinstance(exchange.response, PaymentResponse):
             return unanswered("message_format", "unexpected answer to a payment")
+        if exchange.response.test:  # a test transaction (测试交易): no money moved
+            logger.warning("payment %s answered in test mode: not a payment", ecr_ref)
+            return Verdict(VerdictKind.FAILED, condition="test_mode", message="POS机处于测试模式")
         return of_payment(exchange.response)
 
     async def abort(self, sale_id: str) -> bool:
@@ -438,10 +482,12 @@ class PaymentOrchestrator:
             e.g. its batch was settled: refund instead); ``voiding`` while unacknowledged.
 
         Raises:
-            RecoveryPending, UnknownIntent, VoidRefused, PermissionDenied: nothing was sent.
+            RecoveryPending, TerminalInTestMode, UnknownIntent, VoidRefused, PermissionDenied:
+                nothing was sent.
         """
         if not self._recovered:
             raise RecoveryPending("the lane has not settled its payment journal yet")
+        self._refuse_in_test_mode()
         begin_void(self.uow, self.ctx, ecr_ref, approval)
         self.channel.checkpoint(KillPoint.AFTER_INTENT)
         self._after_sale.add(ecr_ref)
@@ -470,11 +516,12 @@ class PaymentOrchestrator:
             (retried with the same refund number until the terminal answers).
 
         Raises:
-            RecoveryPending, RefundRefused, ReturnError, PermissionDenied, ShiftError: nothing
-                was sent.
+            RecoveryPending, TerminalInTestMode, RefundRefused, ReturnError, PermissionDenied,
+                ShiftError: nothing was sent.
         """
         if not self._recovered:
             raise RecoveryPending("the lane has not settled its payment journal yet")
+        self._refuse_in_test_mode()
         self.channel.checkpoint(KillPoint.BEFORE_INTENT)
         intent = open_refund(
             self.uow,

@@ -3,7 +3,8 @@
 The core is :class:`TerminalApp` (no I/O of its own: requests in, messages out through an
 outbox), with its edges as ports (:mod:`~shouyin.terminal.ports`: the clock, the card reader,
 the acquirer host), its durable state directory (:class:`TerminalState`), its health
-(:class:`TerminalStatus`) and its fault switches (:class:`Faults`). :class:`TerminalSim` runs it
+(:class:`TerminalStatus`), its fault switches (:class:`Faults`) and its test mode
+(:class:`TestMode`: test host and test journal). :class:`TerminalSim` runs it
 as a process on a pty, a serial device, TCP or TLS (``shouyin terminal sim``, see
 :mod:`~shouyin.terminal.cli`).
 
@@ -62,10 +63,13 @@ from shouyin.terminal.sim import POWER_LOSS_EXIT, SimOptions, TerminalSim, termi
 from shouyin.terminal.slips import Slip, SlipKind, signature_png, signature_ref
 from shouyin.terminal.state import TerminalState
 from shouyin.terminal.status import TerminalStatus
+from shouyin.terminal.test_mode import TEST_BANNER, TEST_DIR, TestMode
 
 __all__ = [
     "DEFAULT_WALLET_RULES",
     "POWER_LOSS_EXIT",
+    "TEST_BANNER",
+    "TEST_DIR",
     "AcquirerFailure",
     "AcquirerFault",
     "AcquirerNoAnswer",
@@ -111,6 +115,7 @@ __all__ = [
     "TerminalSim",
     "TerminalState",
     "TerminalStatus",
+    "TestMode",
     "VoidAuth",
     "WalletRule",
     "WriteAction",

@@ -12,6 +12,10 @@ payment runs. Heartbeat and Logout are answered by the link itself.
 
 Idempotency: a Payment whose ``ecr_ref`` the journal knows is answered from the journal, never
 charged again; one that reuses an ``ecr_ref`` for a different amount or kind is refused.
+
+Test mode (Admin ``test_mode_start`` / ``test_mode_end``, :mod:`shouyin.terminal.test_mode`):
+requests run against the test services (test host, test journal) instead, their answers marked
+``test``; requests naming a real transaction never do (see :meth:`TerminalApp._names_real`).
 """
 
 from __future__ import annotations
@@ -70,6 +74,7 @@ from shouyin.terminal.recovery import ReversalWorker, recover
 from shouyin.terminal.settlement import reconciliation
 from shouyin.terminal.state import TerminalState
 from shouyin.terminal.status import TerminalStatus
+from shouyin.terminal.test_mode import TestMode
 
 __all__ = ["TerminalApp"]
 
@@ -109,7 +114,7 @@ class TerminalApp:
         outbox: Outbox | None = None,
         wallet_rules: Sequence[WalletRule] = DEFAULT_WALLET_RULES,
     ) -> None:
-        self.services = Services(
+        self._real = Services(
             state=state,
             acquirer=acquirer,
             reader=reader,
@@ -119,16 +124,23 @@ class TerminalApp:
             outbox=outbox or _drop,
             wallet_rules=wallet_rules,
         )
-        self.reversals = ReversalWorker(self.services)
-        self.services.kick_reversals = self.reversals.kick
+        # Reversals are only ever the real ones: test mode keeps its own flags in its journal.
+        self.reversals = ReversalWorker(self._real)
+        self._real.kick_reversals = self.reversals.kick
         self._current: Txn | None = None
         self._one_at_a_time = asyncio.Lock()
         self._updating = asyncio.Lock()
+        self.test_mode = TestMode(self._real, self._one_at_a_time.locked)
+
+    @property
+    def services(self) -> Services:
+        """The services requests run against: the test services while in test mode."""
+        return self.test_mode.services or self._real
 
     @property
     def state(self) -> TerminalState:
-        """The state directory."""
-        return self.services.state
+        """The (real) state directory; the test journal is ``test_mode.services.state``."""
+        return self._real.state
 
     @property
     def status(self) -> TerminalStatus:
@@ -142,14 +154,14 @@ class TerminalApp:
 
     def set_outbox(self, outbox: Outbox) -> None:
         """Where messages to the cashier system go from now on."""
-        self.services.outbox = outbox
+        self._real.outbox = outbox
 
     def recover(self) -> int:
         """Call once at start-up: close what a restart interrupted (see
         :mod:`shouyin.terminal.recovery`; an interrupted firmware update boots the last good
         slot); returns how many transactions were closed."""
-        self.status.firmware = recover_slots(self.state)
-        return recover(self.services)
+        self.status.firmware = recover_slots(self._real.state)
+        return recover(self._real)
 
     def set_status(self, **changes: object) -> list[EventNotification]:
         """Change the status (control channel) and notify the cashier system of transitions.
@@ -180,8 +192,17 @@ class TerminalApp:
         Raises:
             PowerLoss: a fault switch cut the power; the process must stop at once.
         """
+        self.test_mode.expire()
+        testing = self.test_mode.active
+        if testing:
+            real = self._names_real(request)
+            if real is not None:  # about a real transaction: never run on the test services
+                self.services.send(real)
+                return real
         if isinstance(request, _FINANCIAL):
             response, txn = await self._financial(request)
+            if testing:
+                response = _as_test(response)
             self.services.step(Step.BEFORE_RESPONSE)
             self.services.send(response)
             self.services.step(Step.AFTER_RESPONSE)
@@ -189,8 +210,40 @@ class TerminalApp:
                 self.services.send(message)
             return response
         response = await self._other(request)
+        if testing:
+            response = _as_test(response)
         self.services.send(response)
         return response
+
+    def _names_real(self, request: Request) -> Response | None:
+        """In test mode: the answer to a request naming a real transaction, if it does.
+
+        A status query is answered from the real journal (the cashier system may be recovering
+        a real payment); a payment, void or refund naming a real transaction is refused as
+        ``busy``, to be retried once test mode ends.
+        """
+        real, test = self._real.state, self.services.state
+        ecr_ref = getattr(request, "ecr_ref", None)
+        if isinstance(request, TransactionStatusRequest):
+            entry = real.get(request.ecr_ref)
+            if entry is None or test.get(request.ecr_ref) is not None:
+                return None
+            return TransactionStatusResponse(
+                service_id=request.service_id,
+                result=_OK,
+                ecr_ref=request.ecr_ref,
+                transaction=entry.record(),
+            )
+        names = {ecr_ref} if isinstance(ecr_ref, str) else set()
+        if isinstance(request, RefundRequest):
+            if request.original_ecr_ref is not None:
+                names.add(request.original_ecr_ref)
+            if request.original_rrn is not None and test.find_by_rrn(request.original_rrn) is None:
+                original = real.find_by_rrn(request.original_rrn)
+                names.update({original.ecr_ref} if original is not None else set())
+        if any(real.get(name) is not None and test.get(name) is None for name in names):
+            return failure_response(request, ErrorCondition.BUSY, "终端处于测试模式，请稍后重试")
+        return None
 
     async def _financial(self, request: Request) -> tuple[Response, Txn]:
         txn = Txn(request.service_id, str(getattr(request, "ecr_ref", request.service_id)))
@@ -270,7 +323,7 @@ class TerminalApp:
     async def _other(self, request: Request) -> Response:  # noqa: PLR0911 - one per category
         sid = request.service_id
         if isinstance(request, TransactionStatusRequest):
-            entry = self.state.get(request.ecr_ref)
+            entry = self.services.state.get(request.ecr_ref)
             if entry is None:
                 return failure_response(request, ErrorCondition.NOT_FOUND, "无此交易")
             return TransactionStatusResponse(
@@ -314,10 +367,10 @@ class TerminalApp:
     async def _diagnosis(self, request: DiagnosisRequest) -> DiagnosisResponse:
         reachable: bool | None = None
         if request.check_acquirer:
-            services = self.services
+            services = self._real
             timeout = min(5.0, services.config.acquirer_timeout)
             try:
-                reply = await services.call(
+                reply = await services.call(  # the real acquirer, in test mode too
                     "echo", services.acquirer.echo, timeout=timeout, exclusive=False
                 )
                 reachable = reply.approved
@@ -343,7 +396,7 @@ class TerminalApp:
         lines = tuple(request.lines)
         if request.document is DocumentKind.CARD_SLIP:
             wanted = lines[0].strip() if lines and lines[0].strip().isdigit() else None
-            slip = self.state.slip(trace=f"{int(wanted):06d}" if wanted else None)
+            slip = self.services.state.slip(trace=f"{int(wanted):06d}" if wanted else None)
             if slip is None:
                 return PrintResponse(
                     service_id=sid,
@@ -358,6 +411,8 @@ class TerminalApp:
 
     async def _admin(self, request: AdminRequest) -> AdminResponse:
         sid = request.service_id
+        if request.action in (AdminAction.TEST_MODE_START, AdminAction.TEST_MODE_END):
+            return self._switch_test_mode(request)
         if request.action is AdminAction.FIRMWARE_UPDATE and request.firmware is not None:
             if self._updating.locked():  # one update at a time: both would write the same slot
                 return AdminResponse(
@@ -365,10 +420,10 @@ class TerminalApp:
                     result=Result.FAILURE,
                     error_condition=ErrorCondition.BUSY,
                     message="正在更新固件",
-                    firmware_version=self.state.firmware().running,
+                    firmware_version=self._real.state.firmware().running,
                 )
             async with self._updating:
-                outcome = await update_firmware(self.services, request.firmware)
+                outcome = await update_firmware(self._real, request.firmware)
             if outcome.condition is not None:
                 return AdminResponse(
                     service_id=sid,
@@ -382,6 +437,43 @@ class TerminalApp:
         return AdminResponse(
             service_id=sid,
             result=_OK,
-            firmware_version=self.state.firmware().running,
+            firmware_version=self._real.state.firmware().running,
             message=self.status.summary(),
         )
+
+    def _switch_test_mode(self, request: AdminRequest) -> AdminResponse:
+        sid = request.service_id
+        firmware = self._real.state.firmware().running
+        if self._one_at_a_time.locked():  # never switch the services under a transaction
+            return AdminResponse(
+                service_id=sid,
+                result=Result.FAILURE,
+                error_condition=ErrorCondition.BUSY,
+                message="交易进行中，不能切换测试模式",
+                firmware_version=firmware,
+                test_mode=self.test_mode.active,
+            )
+        if request.action is AdminAction.TEST_MODE_END:
+            self.test_mode.end("command")
+            return AdminResponse(
+                service_id=sid,
+                result=_OK,
+                message="已退出测试模式",
+                firmware_version=firmware,
+                test_mode=False,
+            )
+        timeout = request.test_mode_timeout or self._real.config.test_mode_timeout
+        until = self.test_mode.start(timeout)
+        return AdminResponse(
+            service_id=sid,
+            result=_OK,
+            message="已进入测试模式：测试交易 / TEST，不入账",
+            firmware_version=firmware,
+            test_mode=True,
+            test_mode_until=until,
+        )
+
+
+def _as_test(response: Response) -> Response:
+    """Mark an answer given in test mode (测试交易): no money moved."""
+    return response.model_copy(update={"test": True})

@@ -28,6 +28,7 @@ from shouyin.terminal.records import JournalEntry, PendingReversal, Stage
 from shouyin.terminal.slips import Slip, SlipKind
 
 __all__ = [
+    "TEST_BANNER",
     "acquirer_data",
     "arm",
     "call_acquirer",
@@ -44,6 +45,8 @@ logger = logging.getLogger(__name__)
 
 _RRN = re.compile(r"^[0-9A-Za-z]{12}$")
 _APPROVAL = re.compile(r"^[0-9A-Za-z]{1,6}$")
+TEST_BANNER = "*** 测试交易 TEST ***"
+"""Printed above and below everything the terminal prints in test mode."""
 _ORDER = re.compile(r"^[0-9A-Za-z_\-]{1,64}$")
 
 
@@ -250,6 +253,8 @@ def print_lines(services: Services, document: DocumentKind, lines: tuple[str, ..
     if not services.config.printer or services.status.paper is PaperState.OUT:
         logger.warning("cannot print %s: paper %s", document.value, services.status.paper.value)
         return False
+    if services.test_mode:  # a test slip or report must never pass for a real one
+        lines = (TEST_BANNER, *lines, TEST_BANNER)
     services.state.add_printout(document.value, lines)
     return True
 

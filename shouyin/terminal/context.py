@@ -73,6 +73,7 @@ class Services:
     outbox: Outbox
     wallet_rules: Sequence[WalletRule] = DEFAULT_WALLET_RULES
     kick_reversals: Callable[[], None] = field(default=lambda: None)
+    test_mode: bool = False  # the test services (test host, test journal): see test_mode.py
     _acquirer_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property

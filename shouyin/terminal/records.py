@@ -66,6 +66,7 @@ class TerminalConfig(_Model):
         journal_keep: transactions kept for status queries (at least 1,000).
         reversal_retry: seconds between reversal attempts towards the acquirer.
         printer: whether the terminal prints slips itself.
+        test_mode_timeout: seconds test mode lasts unless a ``test_mode_start`` says otherwise.
     """
 
     terminal_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9._:\-]{1,64}$")] = "T0001"
@@ -84,6 +85,7 @@ class TerminalConfig(_Model):
     journal_keep: int = Field(default=2000, ge=1000)
     reversal_retry: float = 10.0
     printer: bool = True
+    test_mode_timeout: float = Field(default=600.0, gt=0, le=3600)
 
 
 class FirmwareSlots(_Model):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from shouyin.link.messages import EventNotification
@@ -64,6 +65,9 @@ class TerminalStatus:
         # Line noise injected from the control channel (a loose cable, for health tests and
         # demos): added to the framer's own counters, which a TCP link never moves.
         self.injected = LinkCounters()
+        # Set by shouyin.terminal.test_mode; reported in every health snapshot.
+        self.test_mode = False
+        self.test_mode_until: datetime | None = None
 
     def health(self) -> TerminalHealth:
         """The snapshot for heartbeat and diagnosis answers."""
@@ -74,6 +78,7 @@ class TerminalStatus:
             temperature_c=self.temperature_c,
             firmware=self.firmware.running,
             link=self._counters(),
+            test_mode=True if self.test_mode else None,
         )
 
     def _counters(self) -> LinkCounters | None:
@@ -108,6 +113,10 @@ class TerminalStatus:
             "reconnects": self.reconnects,
             "screen": list(self.screen),
             "injected": self.injected.model_dump(),
+            "test_mode": self.test_mode,
+            "test_mode_until": (
+                self.test_mode_until.isoformat() if self.test_mode_until is not None else None
+            ),
         }
 
     def update(
