@@ -54,6 +54,7 @@ class AlertKind(StrEnum):
     FIRMWARE_OUTDATED = "firmware_outdated"
     CERTIFICATE_EXPIRING = "certificate_expiring"
     OVERHEATING = "overheating"
+    COVER_OPEN = "cover_open"  # a lane receipt printer's cover (shouyin.web.devices)
 
 
 class Severity(StrEnum):

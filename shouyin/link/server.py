@@ -54,9 +54,14 @@ from shouyin.link.states import Role
 from shouyin.link.transport import LinkAddress, Listener, Scheme, StreamTransport, Transport, listen
 from shouyin.link.values import Capabilities
 
-__all__ = ["KeyLookup", "LinkServer", "pair_terminal"]
+__all__ = ["EndpointListener", "KeyLookup", "LinkServer", "PairedListener", "pair_terminal"]
 
 logger = logging.getLogger(__name__)
+
+PairedListener = Callable[[Paired], None]
+"""Called with each successful pairing (:class:`Paired`) on the server."""
+EndpointListener = Callable[[str, LinkEndpoint], None]
+"""Called with a terminal id and its endpoint when the server makes that terminal's endpoint."""
 
 
 async def pair_terminal(
@@ -138,7 +143,8 @@ class LinkServer:
         self._keys = keys
         self._keystore = keystore
         self._plain_terminal_id = plain_terminal_id
-        self._on_paired = on_paired
+        self._paired_listeners: list[PairedListener] = [on_paired] if on_paired else []
+        self._endpoint_listeners: list[EndpointListener] = []
         self._handshake_timeout = handshake_timeout
         self._wall_clock = wall_clock
         self._listener: Listener | None = None
@@ -230,6 +236,20 @@ class LinkServer:
         endpoint = self.endpoints[terminal_id]
         await endpoint.wait_ready(max(0.0, deadline - loop.time()))
         return endpoint
+
+    def add_paired_listener(self, listener: PairedListener) -> Callable[[], None]:
+        """Call ``listener`` with each successful :class:`Paired` event (after the ``on_paired``
+        given at construction); returns a function that removes it again."""
+        self._paired_listeners.append(listener)
+        return lambda: _discard(self._paired_listeners, listener)
+
+    def add_endpoint_listener(self, listener: EndpointListener) -> Callable[[], None]:
+        """Call ``listener(terminal_id, endpoint)`` when a terminal first connects and the server
+        makes its endpoint (one per terminal id, reused across reconnections; those made
+        already are in :attr:`endpoints`), so that the caller can listen to its events from
+        the first one. Returns a function that removes the listener again."""
+        self._endpoint_listeners.append(listener)
+        return lambda: _discard(self._endpoint_listeners, listener)
 
     def disconnect(self, terminal_id: str, reason: str = "disconnected by the server") -> None:
         """Drop a terminal's current connection (e.g. right after revoking it)."""
@@ -366,6 +386,11 @@ class LinkServer:
             endpoint = LinkEndpoint(connection, name=f"ECR {self.ecr_id} -> {terminal_id}")
             endpoint.add_listener(self._on_event)
             self.endpoints[terminal_id] = endpoint
+            for listener in list(self._endpoint_listeners):
+                try:
+                    listener(terminal_id, endpoint)
+                except Exception:  # a listener's bug must not refuse the terminal
+                    logger.exception("endpoint listener failed for terminal %s", terminal_id)
             if self._endpoint_added is not None:
                 self._endpoint_added.set()
         return endpoint
@@ -387,5 +412,12 @@ class LinkServer:
         elif isinstance(event, PairingAborted):
             if isinstance(event.error, PairingFailed | PairingCodeRejected):
                 self.firewall.record_failure(source, FailureKind.PAIRING_CODE, now)
-        elif isinstance(event, Paired) and self._on_paired is not None:
-            self._on_paired(event)
+        elif isinstance(event, Paired):
+            for listener in list(self._paired_listeners):
+                listener(event)
+
+
+def _discard(listeners: list[Callable[..., None]], listener: Callable[..., None]) -> None:
+    """Remove ``listener`` once if present (removing twice is harmless)."""
+    if listener in listeners:
+        listeners.remove(listener)

@@ -588,7 +588,6 @@ class UpdateRolloutTerminalRow(Base):
     __table_args__ = (_CLUSTERED,)
 
 
-
 # --- Web (issue 6): sessions, promotions admin (migration 0006) ---
 
 

@@ -36,7 +36,6 @@ from shouyin.fleet.keys import TerminalKeyRing
 from shouyin.fleet.pairing import PairingNotCompleted, PairingResult, PairingSession
 from shouyin.fleet.registry import FleetError, TerminalUnitOfWork, validate_terminal_id
 from shouyin.link.config import LinkConfig
-from shouyin.link.events import Paired
 from shouyin.link.pairing import PAIRING_CODE_LIFETIME, CertificateIssuer, PairingCode
 from shouyin.link.pairing_qr import PairingPayload
 from shouyin.link.server import LinkServer
@@ -100,8 +99,8 @@ class _SharedServerPairing(PairingSession):
     """A :class:`PairingSession` that pairs on the running :class:`LinkServer` instead of
     binding the link port itself (see the module docstring).
 
-    The server takes its ``on_paired`` callback at construction only; the session hooks itself
-    in front of the callback for its own lifetime and restores it on close.
+    The session listens for the server's pairings (:meth:`LinkServer.add_paired_listener`) for
+    its own lifetime and stops on close.
     """
 
     def __init__(
@@ -124,29 +123,19 @@ class _SharedServerPairing(PairingSession):
             wall_clock=wall_clock,
         )
         self._shared = server
-        self._hooked = False
-        self._previous: Callable[[Paired], None] | None = None
+        self._unhook: Callable[[], None] | None = None
 
     async def _open_network(self, code: PairingCode, issuer: CertificateIssuer) -> tuple[str, ...]:
         server = self._shared
-        self._previous = server._on_paired
-        previous = self._previous
-
-        def on_paired(event: Paired) -> None:
-            if previous is not None:
-                previous(event)
-            self._on_paired(event)
-
-        server._on_paired = on_paired
-        self._hooked = True
+        self._unhook = server.add_paired_listener(self._on_paired)
         server.allow_pairing(code, issuer)
         return tuple(str(a) for a in server.addresses)
 
     async def close(self) -> None:
-        if self._hooked:
-            self._hooked = False
+        if self._unhook is not None:
+            unhook, self._unhook = self._unhook, None
             self._shared.allow_pairing(None)
-            self._shared._on_paired = self._previous
+            unhook()
         await super().close()
 
 

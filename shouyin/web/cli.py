@@ -8,17 +8,20 @@ the terminal links and the event streams and disposes of the database engine.
 
 from __future__ import annotations
 
+import copy
 import ipaddress
 import logging
-from typing import Annotated, Final
+from typing import Annotated, Any, Final
 
 import typer
 
 from shouyin.config import Settings
 from shouyin.domain.promotions import Promotion
 from shouyin.i18n import register, t
+from shouyin.logs import configure_logging
+from shouyin.web.admin_logs import LogRing, install_log_ring
 
-__all__ = ["MESSAGES", "serve", "url_for"]
+__all__ = ["MESSAGES", "serve", "setup_server_logging", "url_for", "uvicorn_log_config"]
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +44,34 @@ def url_for(host: str, port: int) -> str:
     return f"http://[{host}]:{port}/" if is_v6 else f"http://{host}:{port}/"
 
 
+def setup_server_logging(level: str = "info") -> LogRing:
+    """The server's logging (:func:`shouyin.logs.configure_logging`, card-scrubbed): records
+    of ``level`` and up go to standard error, and info and up into the admin page's in-memory
+    log ring, which is returned (installed after the configuration, which replaces the root
+    handlers), whatever ``level`` the console gets.
+    """
+    console = logging.StreamHandler()
+    console.setLevel(level.upper())
+    configure_logging(logging.INFO, handlers=[console])
+    return install_log_ring()
+
+
+def uvicorn_log_config() -> dict[str, Any]:
+    """uvicorn's logging configuration with a plain formatter for access lines: the app puts
+    the card scrubber on ``uvicorn.access`` (:func:`shouyin.web.app.create_app`), which formats
+    each record's arguments into its message, and uvicorn's own access formatter cannot do
+    without them (every request line would be a "Logging error")."""
+    import uvicorn.config
+
+    config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    config["formatters"]["access"] = {
+        "()": "uvicorn.logging.DefaultFormatter",
+        "fmt": "%(levelprefix)s %(message)s",
+        "use_colors": None,
+    }
+    return config
+
+
 def serve(
     host: Annotated[
         str | None, typer.Option(help="address to bind (default: first SHOUYIN_LISTEN_ADDRESSES)")
@@ -49,7 +80,9 @@ def serve(
     demo_promotions: Annotated[
         bool, typer.Option(help="apply the demo store's promotions (第二件半价, 满100减20)")
     ] = False,
-    log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
+    log_level: Annotated[
+        str, typer.Option(help="log level of the server and uvicorn (the admin page keeps info)")
+    ] = "info",
 ) -> None:
     """Run the web server: cashier page at /, admin pages, API at /api (/api/openapi.json)."""
     import uvicorn
@@ -63,12 +96,15 @@ def serve(
     bind_port = port or settings.web_port
     promotions: tuple[Promotion, ...] = ()
     if demo_promotions:
-        from shouyin.demo import DEMO_PROMOTIONS
+        from shouyin.demo_store import DEMO_PROMOTIONS
 
         promotions = DEMO_PROMOTIONS
-    hook = hook_from_settings(settings)  # printer, drawer, customer display, if configured
-    devices = {settings.lane_id: hook} if hook is not None else None
-    runtime = LaneRuntime(settings, promotions=promotions, devices=devices)
+    setup_server_logging(log_level)
+    runtime = LaneRuntime(settings, promotions=promotions)
+    # printer, drawer (its openings into the audit log), customer display, if configured
+    hook = hook_from_settings(settings, runtime.engine)
+    if hook is not None:
+        runtime.devices[settings.lane_id] = hook
     app = create_app(runtime)
     typer.echo(t("serve.url", url=url_for(bind, bind_port)))
     # uvicorn handles SIGINT/SIGTERM itself: it stops accepting, lets the lifespan close the
@@ -79,6 +115,7 @@ def serve(
         host=bind,
         port=bind_port,
         log_level=log_level,
+        log_config=uvicorn_log_config(),
         lifespan="on",
         timeout_graceful_shutdown=3,
     )

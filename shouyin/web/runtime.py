@@ -25,10 +25,22 @@ then, per lane, a task runs ``recover_all`` (until it has, ``pay`` refuses with
 retries reversals, voids and refunds until acknowledged. :meth:`LaneRuntime.close` stops the
 loops, closes every link, ends the event streams and disposes of the engine.
 
+Terminal health (issue 7's :class:`~shouyin.fleet.health_monitor.HealthMonitor`, as
+:class:`~shouyin.web.terminals.PublishingHealthMonitor`) runs in the server for the terminals it
+links: every endpoint is watched from its first event on (serial ones when dialled, network ones
+through :meth:`~shouyin.link.server.LinkServer.add_endpoint_listener`) and the time-based rules
+run every ``health_interval`` seconds. Alerts raised or cleared and health changes are published
+as ``terminal.alert`` / ``terminal.health`` (the terminal's lane, supervisors and admins only);
+a link coming up or going down as ``terminal.state`` (the lane's pages, the cashier's too).
+
 Lane peripherals (printer, drawer, customer display) are optional: :attr:`LaneRuntime.devices`
 maps a lane to a :class:`~shouyin.web.devices.PeripheralHook` (``shouyin serve`` builds one from
 the settings with :func:`~shouyin.web.devices.hook_from_settings`); the cashier API calls it after
-a sale and reports its failures to the page without failing the sale.
+a sale and reports its failures to the page without failing the sale. Printers are read in the
+background (:class:`~shouyin.web.devices.PrinterWatch`: ``printer.status`` events, paper and
+cover alerts). With ``settings.scanner_port``, the serial scanner's codes are published to the
+lane's cashier page as ``scanner.code`` events, which it handles like keyboard-wedge scans.
+Everything started here stops in :meth:`LaneRuntime.close`.
 """
 
 from __future__ import annotations
@@ -44,10 +56,16 @@ from typing import Any, TypeVar
 from sqlalchemy import Engine
 
 from shouyin.config import Settings
+from shouyin.devices.errors import ScannerError
+from shouyin.devices.scanner import SerialScanner
 from shouyin.domain.barcodes import Nomenclature
 from shouyin.domain.promotions import Promotion
-from shouyin.domain.users import PasswordHasher
+from shouyin.domain.users import PasswordHasher, Role
+from shouyin.fleet.health import HealthPolicy, HealthSample
+from shouyin.fleet.health_store import AlertRecord
 from shouyin.lane.services import Context
+from shouyin.link.aio import LinkEndpoint
+from shouyin.link.events import ConnectionClosed, Event, LinkDead, LoggedIn, LoggedOut
 from shouyin.payments.orchestrator import PaymentOrchestrator
 from shouyin.payments.policy import PaymentPolicy
 from shouyin.payments.port import TerminalPort
@@ -57,16 +75,19 @@ from shouyin.store.engine import make_engine
 from shouyin.store.migrate import upgrade
 from shouyin.store.payment_repo import SqlPaymentUnitOfWork
 from shouyin.store.uow import make_session_factory
-from shouyin.web.devices import PeripheralHook
-from shouyin.web.events import EventBus, WebEvent
+from shouyin.web.devices import DevicesHook, PeripheralHook, PrinterWatch, alert_data
+from shouyin.web.events import ADMIN_ONLY, ALL_ROLES, STAFF, EventBus, WebEvent
 from shouyin.web.sessions import SessionPolicy, WebSessionStore
-from shouyin.web.terminals import TerminalLinks
+from shouyin.web.terminals import PublishingHealthMonitor, TerminalLinks
 
-__all__ = ["LaneRuntime", "NoTerminal"]
+__all__ = ["PRINTER_REFRESH", "LaneRuntime", "NoTerminal"]
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+PRINTER_REFRESH = 30.0
+"""Seconds between background printer status reads (also read after every print)."""
 
 
 class NoTerminal(Exception):
@@ -101,6 +122,9 @@ class LaneRuntime:
         offload: run slow blocking work (argon2) in a worker thread; tests on a virtual-time
             loop turn it off.
         clock: aware UTC time (sessions, services).
+        health_policy: terminal health thresholds (the health monitor's).
+        health_interval: seconds between the health monitor's checks (no heartbeat, ...).
+        printer_interval: seconds between background printer status reads.
     """
 
     def __init__(
@@ -118,6 +142,9 @@ class LaneRuntime:
         migrate: bool = True,
         offload: bool = True,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        health_policy: HealthPolicy | None = None,
+        health_interval: float = 5.0,
+        printer_interval: float = PRINTER_REFRESH,
     ) -> None:
         self.settings = settings
         self.engine = engine or make_engine(settings.resolved_database_url())
@@ -138,6 +165,14 @@ class LaneRuntime:
         self._offload = offload
         self._injected = dict(terminals) if terminals is not None else None
         self.links: TerminalLinks | None = None
+        self.health_policy = health_policy or HealthPolicy()
+        self.health_interval = health_interval
+        self.printer_interval = printer_interval
+        self.monitor: PublishingHealthMonitor | None = None
+        self._watched_servers: set[int] = set()
+        self._link_up: dict[str, bool] = {}
+        self._printers: PrinterWatch | None = None
+        self.scanner: SerialScanner | None = None
         self._orchestrators: dict[str, PaymentOrchestrator] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._work: set[asyncio.Task[Any]] = set()
@@ -218,9 +253,14 @@ class LaneRuntime:
         if self._injected is not None:
             ports = dict(self._injected)
         else:
-            self.links = TerminalLinks(self.settings, self.engine, self.lanes)
+            self._start_monitor()
+            self.links = self._new_links()
             ports = await self.links.start()
+            self._watch_server()
         self._serve(ports)
+        self._start_printer_watch()
+        if self.settings.scanner_port:
+            self._tasks.append(asyncio.create_task(self._read_scanner()))
         logger.info(
             "lane runtime started: lanes %s, terminals on %s",
             ", ".join(self.lanes),
@@ -249,13 +289,142 @@ class LaneRuntime:
         if not self._started or self._injected is not None:
             return []
         if self.links is None:
-            self.links = TerminalLinks(self.settings, self.engine, self.lanes)
+            self.links = self._new_links()
         missing = [lane for lane in self.lanes if lane not in self._orchestrators]
         ports = await self.links.start(missing)
+        self._watch_server()
         self._serve(ports)
         if ports:
             logger.info("terminals now served on lanes %s", ", ".join(sorted(ports)))
         return sorted(ports)
+
+    # -- terminal health and link state (issue 7's monitor, in the server) ----------------------
+    def _new_links(self) -> TerminalLinks:
+        return TerminalLinks(self.settings, self.engine, self.lanes, on_endpoint=self._on_endpoint)
+
+    def _start_monitor(self) -> None:
+        """The health monitor of the terminals served here, checked every
+        ``health_interval`` seconds until :meth:`close`."""
+        self.monitor = PublishingHealthMonitor(
+            self.engine, self.health_policy, on_change=self._publish_health
+        )
+        self._tasks.append(asyncio.create_task(self.monitor.run(self._stop, self.health_interval)))
+
+    def _watch_server(self) -> None:
+        links, monitor = self.links, self.monitor
+        if links is None or monitor is None or links.server is None:
+            return
+        if id(links.server) not in self._watched_servers:
+            self._watched_servers.add(id(links.server))
+            monitor.watch(links.server)
+
+    def _on_endpoint(self, terminal_id: str, endpoint: LinkEndpoint) -> None:
+        """A terminal's endpoint, before it first connects: record its health and publish its
+        link state (``terminal.state``) from its first event on."""
+        if self.monitor is not None:
+            self.monitor.attach(endpoint, terminal_id)
+
+        def listener(link: LinkEndpoint, event: Event) -> None:
+            if isinstance(event, LoggedIn):
+                self._publish_link(terminal_id, link, None)
+            elif isinstance(event, LinkDead):
+                self._publish_link(terminal_id, link, event.reason)
+            elif isinstance(event, ConnectionClosed | LoggedOut):
+                self._publish_link(terminal_id, link, type(event).__name__)
+
+        endpoint.add_listener(listener)
+
+    def _audience(
+        self, terminal_id: str, roles: frozenset[Role]
+    ) -> tuple[str | None, frozenset[Role]]:
+        """The lane and roles of an event about ``terminal_id``: its lane's, when served here;
+        otherwise every lane's admins only."""
+        lane_id = self.links.lane_of(terminal_id) if self.links is not None else None
+        return (lane_id, roles) if lane_id is not None else (None, ADMIN_ONLY)
+
+    def _publish_link(self, terminal_id: str, link: LinkEndpoint, reason: str | None) -> None:
+        """``terminal.state`` when a terminal's link came up or went down (the same fields as
+        the admin page's link watch, :func:`shouyin.web.admin_state.watch_links`, which also
+        reports state changes in between); the lane's cashier page follows it too."""
+        connected = reason is None
+        if self._link_up.get(terminal_id) == connected:
+            return  # reconnection attempts repeat "down": tell the pages once per change
+        self._link_up[terminal_id] = connected
+        lane_id, roles = self._audience(terminal_id, ALL_ROLES)
+        data = {
+            "terminal_id": terminal_id,
+            "connected": connected,
+            "state": link.state.name.lower(),
+        }
+        if reason:
+            data["reason"] = reason[:200]
+        self.bus.publish(WebEvent("terminal.state", data, lane_id=lane_id, roles=roles))
+
+    def _publish_health(
+        self, terminal_id: str, alerts: list[AlertRecord], sample: HealthSample | None
+    ) -> None:
+        """``terminal.alert`` per alert raised or cleared, ``terminal.health`` when it changed
+        (supervisors and admins only)."""
+        lane_id, roles = self._audience(terminal_id, STAFF)
+        for alert in alerts:
+            self.bus.publish(WebEvent("terminal.alert", alert_data(alert), lane_id, roles))
+        if sample is not None:
+            data = {
+                "terminal_id": terminal_id,
+                "paper": sample.paper.value if sample.paper else None,
+                "power": sample.power.value if sample.power else None,
+                "battery_percent": sample.battery_percent,
+                "firmware": sample.firmware,
+            }
+            self.bus.publish(WebEvent("terminal.health", data, lane_id, roles))
+
+    # -- receipt printers -------------------------------------------------------------------------
+    def _start_printer_watch(self) -> None:
+        """Read each lane printer's status now and every ``printer_interval`` seconds (in a
+        worker thread, never on a page's request) until :meth:`close`; changes become
+        ``printer.status`` events and printer alerts (:class:`~.devices.PrinterWatch`)."""
+        hooks = {
+            lane: hook
+            for lane, hook in self.devices.items()
+            if isinstance(hook, DevicesHook) and hook.has_printer
+        }
+        if not hooks:
+            return
+        self._printers = PrinterWatch(hooks, self.engine, self.bus.publish, clock=self.clock)
+        task = self._printers.run(self._stop, self.printer_interval, self.run_blocking)
+        self._tasks.append(asyncio.create_task(task))
+
+    # -- serial barcode scanner ----------------------------------------------------------------
+    async def _read_scanner(self) -> None:
+        """Deliver each code of the lane's serial scanner to its cashier page as a
+        ``scanner.code`` event (handled there like a keyboard-wedge scan); reopen the port
+        after an error, with a bounded back-off, until :meth:`close`."""
+        lane_id = self.settings.lane_id
+        failures = 0
+        while not self._stop.is_set():
+            try:
+                scanner = await SerialScanner.from_settings(self.settings)
+            except ScannerError as error:
+                scanner = None
+                logger.warning("lane %s: scanner unavailable: %s", lane_id, error)
+            if scanner is not None:
+                self.scanner = scanner
+                logger.info(
+                    "lane %s: reading the scanner on %s", lane_id, self.settings.scanner_port
+                )
+                try:
+                    async for code in scanner.codes():
+                        failures = 0
+                        data = {"code": code}
+                        self.bus.publish(WebEvent("scanner.code", data, lane_id=lane_id))
+                except (OSError, ScannerError) as error:
+                    logger.warning("lane %s: scanner read failed: %s", lane_id, error)
+                finally:
+                    self.scanner = None
+                    scanner.close()
+            failures += 1
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), min(1.0 * failures, 30.0))
 
     def _progress_publisher(self, lane_id: str) -> Callable[[ProgressEvent], None]:
         def publish(event: ProgressEvent) -> None:
@@ -309,6 +478,12 @@ class LaneRuntime:
             await self.links.close()
             self.links = None
         self._orchestrators.clear()
+        self.monitor = None
+        self._watched_servers.clear()
+        self._link_up.clear()
+        if self._printers is not None:
+            self._printers.close()
+            self._printers = None
         if self._own_engine:
             self.engine.dispose()
         self._started = False

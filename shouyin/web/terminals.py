@@ -12,24 +12,32 @@ For each lane served, the first paired terminal of that lane (by id) is the lane
 Long-term keys come from the key ring in ``settings.keys_dir`` (passphrase from
 ``SHOUYIN_KEY_PASSPHRASE``). A terminal that cannot be served (no key, no store CA) is logged
 and skipped: the lane then sells cash only, and the page says why.
+
+Every endpoint is handed to the ``on_endpoint`` callback before it first connects (the runtime's
+health monitor and link-state events). :class:`PublishingHealthMonitor` is the fleet's health
+monitor that also tells the pages what changed.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from datetime import datetime
 
 from sqlalchemy import Engine
 
 from shouyin.config import Settings
+from shouyin.fleet.health import HealthPolicy, HealthSample
+from shouyin.fleet.health_monitor import HealthMonitor
+from shouyin.fleet.health_store import AlertRecord
 from shouyin.fleet.keys import TerminalKeyRing, passphrase_from_env
 from shouyin.fleet.pairing import build_link_server, ecr_capabilities, ecr_identity
 from shouyin.fleet.registry import Terminal, TerminalState, list_terminals
 from shouyin.link.aio import LinkEndpoint, ProgressCallback
 from shouyin.link.errors import LocalProtocolError
 from shouyin.link.keystore import KeyStore
-from shouyin.link.messages import Request, Response
-from shouyin.link.server import LinkServer
+from shouyin.link.messages import EventNotification, Request, Response
+from shouyin.link.server import EndpointListener, LinkServer
 from shouyin.link.session import Connection
 from shouyin.link.states import Role
 from shouyin.link.transport import Transport, open_serial
@@ -37,7 +45,7 @@ from shouyin.payments.port import TerminalPort
 from shouyin.store.terminal_repo import SqlTerminalUnitOfWork
 from shouyin.store.uow import make_session_factory
 
-__all__ = ["ServerTerminalPort", "TerminalLinks"]
+__all__ = ["HealthListener", "PublishingHealthMonitor", "ServerTerminalPort", "TerminalLinks"]
 
 logger = logging.getLogger(__name__)
 
@@ -101,16 +109,37 @@ class TerminalLinks:
             may use its ``allow_pairing``).
         endpoints: the serial terminals' endpoints, by terminal id.
         terminals: the terminal chosen per lane.
+
+    Args:
+        settings, engine, lanes: the installation, its database, the lanes served.
+        on_endpoint: told ``(terminal_id, endpoint)`` for each terminal endpoint before it
+            first connects (serial ones when dialled, network ones when the terminal dials in),
+            so that the runtime hears every event of every link (health, link state).
     """
 
-    def __init__(self, settings: Settings, engine: Engine, lanes: Sequence[str]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        engine: Engine,
+        lanes: Sequence[str],
+        *,
+        on_endpoint: EndpointListener | None = None,
+    ) -> None:
         self.settings = settings
+        self.on_endpoint = on_endpoint
         self.engine = engine
         self.lanes = tuple(lanes)
         self.server: LinkServer | None = None
         self.endpoints: dict[str, LinkEndpoint] = {}
         self.terminals: dict[str, Terminal] = {}
         self.keyring = TerminalKeyRing(settings.keys_dir, passphrase=passphrase_from_env())
+
+    def lane_of(self, terminal_id: str) -> str | None:
+        """The lane a served terminal belongs to (``None``: not served here)."""
+        for lane_id, terminal in self.terminals.items():
+            if terminal.terminal_id == terminal_id:
+                return lane_id
+        return None
 
     def _choose(self, lanes: Sequence[str]) -> dict[str, Terminal]:
         uow = SqlTerminalUnitOfWork(make_session_factory(self.engine))
@@ -177,6 +206,8 @@ class TerminalLinks:
         endpoint = LinkEndpoint(
             connection, connector=connect, name=f"lane -> {terminal.terminal_id} ({address})"
         )
+        if self.on_endpoint is not None:
+            self.on_endpoint(terminal.terminal_id, endpoint)
         await endpoint.start()
         self.endpoints[terminal.terminal_id] = endpoint
         logger.info("dialling terminal %s on %s", terminal.terminal_id, address)
@@ -188,6 +219,8 @@ class TerminalLinks:
             logger.error("no store CA in %s: run `shouyin init`", self.settings.keys_dir)
             return None
         server = build_link_server(self.settings, keys=self.keyring.get, keystore=keystore)
+        if self.on_endpoint is not None:
+            server.add_endpoint_listener(self.on_endpoint)
         try:
             await server.start()
         except OSError as error:
@@ -205,3 +238,81 @@ class TerminalLinks:
         if self.server is not None:
             await self.server.close()
             self.server = None
+
+
+HealthListener = Callable[[str, "list[AlertRecord]", "HealthSample | None"], None]
+"""Told ``(terminal_id, alerts raised or cleared, changed health or None)``."""
+
+
+class PublishingHealthMonitor(HealthMonitor):
+    """The fleet's :class:`~shouyin.fleet.health_monitor.HealthMonitor` that also tells the web
+    pages what changed: each alert raised or cleared, and a terminal's health when what the
+    admin page shows of it (paper, power, battery in steps of 10 %, firmware) changed, which
+    a heartbeat every few seconds mostly does not.
+
+    Args:
+        engine, policy, clock: as for :class:`HealthMonitor`.
+        on_change: told each change (on the event loop, where link events arrive).
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        policy: HealthPolicy | None = None,
+        *,
+        on_change: HealthListener,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        if clock is None:
+            super().__init__(engine, policy)
+        else:
+            super().__init__(engine, policy, clock=clock)
+        self._on_change = on_change
+        self._shown: dict[str, tuple[object, ...]] = {}
+
+    def record_health(self, sample: HealthSample) -> list[AlertRecord]:
+        """Store and apply the rules (see :class:`HealthMonitor`), then tell the pages."""
+        done = super().record_health(sample)
+        self._tell(sample.terminal_id, done, sample)
+        return done
+
+    def record_notification(
+        self, terminal_id: str, notification: EventNotification
+    ) -> list[AlertRecord]:
+        """Apply a notification (see :class:`HealthMonitor`), then tell the pages."""
+        done = super().record_notification(terminal_id, notification)
+        with self._uow as uow:
+            latest = uow.health.latest(terminal_id)
+        self._tell(terminal_id, done, latest[1] if latest else None)
+        return done
+
+    def check(self) -> list[AlertRecord]:
+        """Run the time-based rules (see :class:`HealthMonitor`), then tell the pages."""
+        done = super().check()
+        by_terminal: dict[str, list[AlertRecord]] = {}
+        for record in done:
+            by_terminal.setdefault(record.terminal_id, []).append(record)
+        for terminal_id, records in by_terminal.items():
+            self._tell(terminal_id, records, None)
+        return done
+
+    def _tell(
+        self, terminal_id: str, alerts: list[AlertRecord], sample: HealthSample | None
+    ) -> None:
+        changed: HealthSample | None = None
+        if sample is not None:
+            battery = sample.battery_percent
+            shown = (
+                sample.paper,
+                sample.power,
+                None if battery is None else battery // 10,
+                sample.firmware,
+            )
+            if self._shown.get(terminal_id) != shown:
+                self._shown[terminal_id] = shown
+                changed = sample
+        if alerts or changed is not None:
+            try:
+                self._on_change(terminal_id, alerts, changed)
+            except Exception:  # telling the pages must never lose the health record
+                logger.exception("terminal %s: could not publish its health", terminal_id)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,7 +17,9 @@ from fastapi.routing import APIRoute
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from shouyin.devices.printer import PrinterState, PrinterStatus
+from shouyin.devices.lane import LaneDevices
+from shouyin.devices.printer import PrinterConfig
+from shouyin.devices.printer_sim import ThreadedPrinter, VirtualPrinter
 from shouyin.domain.audit import AuditAction, AuditEntry, AuditOutcome
 from shouyin.domain.money import Money
 from shouyin.domain.product import Product
@@ -33,6 +36,7 @@ from shouyin.store.audit_repo import AuditFilter, CheckpointStore, SqlAuditLog, 
 from shouyin.store.tables import SaleTenderRow
 from shouyin.web.app import api_routers
 from shouyin.web.auth import CSRF_HEADER
+from shouyin.web.devices import DevicesHook
 
 from .test_admin_support import PASSWORDS, Staff, admin_app
 
@@ -439,17 +443,17 @@ def test_update_rollouts_show_each_terminals_progress(staff: Staff) -> None:
     assert states == {"10000001": "installed", "10000002": "pending"}
 
 
-class PaperOutPrinter:
-    """The lane peripherals' printer status, as :class:`shouyin.devices.lane.LaneDevices`
-    reports it (only the method the admin page reads)."""
-
-    def printer_status(self) -> PrinterStatus:
-        return PrinterStatus(PrinterState.PAPER_OUT, paper_out=True)
-
-
 def test_lanes_show_the_receipt_printer_state(tmp_path: Path) -> None:
-    with admin_app(tmp_path, devices={"L01": PaperOutPrinter()}) as staff:
-        [lane] = staff.supervisor.get("/api/admin/lanes").json()
+    with ThreadedPrinter(VirtualPrinter(None, png=False)) as printer:
+        printer.set_state(paper="out")
+        config = PrinterConfig(f"tcp://127.0.0.1:{printer.port}", timeout=2.0)
+        hook = DevicesHook(LaneDevices(printer=config))
+        with admin_app(tmp_path, devices={"L01": hook}) as staff:
+            for _ in range(200):  # bounded: the runtime reads the printer in the background
+                [lane] = staff.supervisor.get("/api/admin/lanes").json()
+                if lane["printer"] is not None:
+                    break
+                time.sleep(0.02)
     assert lane["printer"] == "paper_out"
 
 

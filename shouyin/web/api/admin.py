@@ -179,17 +179,14 @@ def _lane_terminal(runtime: LaneRuntime, user: Principal, terminal_id: str) -> T
 
 
 def _printer_state(runtime: LaneRuntime, lane_id: str) -> str | None:
-    """The lane's receipt printer state, when its peripherals can tell (``None``: no printer)."""
-    devices = runtime.devices.get(lane_id)
-    status = getattr(devices, "printer_status", None)
-    if not callable(status):
-        return None
-    try:
-        state = status().state  # bounded by the printer's own timeout
-    except Exception:  # a printer that cannot be asked is shown as such, never an error page
-        logger.warning("lane %s: printer status unavailable", lane_id, exc_info=True)
-        return "offline"
-    return str(getattr(state, "value", state))
+    """The lane's receipt printer state as last read (``None``: no printer, or not read yet).
+
+    Never asks the printer: the runtime reads it in the background and after each print, so
+    that a printer off the network does not hold up the admin page.
+    """
+    hook = runtime.devices.get(lane_id)
+    status = hook.printer_status() if hook is not None else None
+    return status.state.value if status is not None else None
 
 
 # -- lanes and terminals ---------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import { openTender, progress, wireTender } from "./tender.js";
 const $ = (selector) => document.querySelector(selector);
 const tid = (id) => document.querySelector(`[data-testid="${id}"]`);
 
-const state = { session: null, lane: null, sale: null, selected: null, lastCompleted: null, events: null };
+const state = { session: null, lane: null, sale: null, selected: null, lastCompleted: null, events: null, printer: null };
 const FINISHED = new Set(["completed", "voided", "held"]);
 
 // -- messages and views ------------------------------------------------------------------------
@@ -26,7 +26,8 @@ function say(kind, text, code = "") {
 }
 
 function sayError(error) {
-  if (error instanceof ApiError && error.status === 401) return showView("login");
+  // 401 is a lost session, except a supervisor's wrong password (void, no-sale): say so.
+  if (error instanceof ApiError && error.status === 401 && error.code !== "invalid_credentials") return showView("login");
   const text = error instanceof ApiError ? pick(error.zh, error.en) : String(error);
   say("error", text, error.code || "");
 }
@@ -50,6 +51,7 @@ function showView(name) {
   if (name === "login") $("#login-form").username.focus();
   if (name === "shift") $("#shift-form").float.focus();
   if (name === "sale") focusScan();
+  renderPrinter();
 }
 
 function focusScan() {
@@ -132,6 +134,18 @@ function renderHeader() {
   tid("lang-toggle").textContent = lang() === "zh" ? "EN" : "中文";
 }
 
+// The printer's paper-out (or open cover) warning stays up until the printer can print again.
+const PRINTER_STOPPED = new Set(["paper_out", "cover_open"]);
+
+function renderPrinter() {
+  const box = tid("printer-warning");
+  const printer = state.printer;
+  const stopped = Boolean(printer && PRINTER_STOPPED.has(printer.state)) && !$("#sale-view").hidden;
+  box.hidden = !stopped;
+  box.dataset.state = printer && printer.state ? printer.state : "";
+  box.textContent = stopped ? t(`printer.${printer.state}`) : "";
+}
+
 function setSale(sale) {
   state.sale = sale;
   if (sale && !sale.lines.some((l) => l.line_no === state.selected)) {
@@ -149,6 +163,8 @@ async function loadLane() {
   setSale(state.lane.current_sale);
   showView("sale");
   connectEvents();
+  state.printer = await api("GET", "/api/lane/printer");
+  renderPrinter();
 }
 
 async function start() {
@@ -186,17 +202,54 @@ function connectEvents() {
   const source = new EventSource("/api/events?lifetime=600");
   source.addEventListener("payment.progress", (e) => progress(JSON.parse(e.data)));
   source.addEventListener("lane.recovered", () => guarded(refreshLane));
-  source.addEventListener("resync", () => guarded(refreshLane));
+  source.addEventListener("resync", () => guarded(async () => {
+    await refreshLane();
+    state.printer = await api("GET", "/api/lane/printer");
+    renderPrinter();
+  }));
   source.addEventListener("device.warning", (e) => {
     const data = JSON.parse(e.data);
     say("warn", pick(data.zh, data.en));
   });
+  // The terminal chip follows the link live; the poll above is only the fallback.
+  source.addEventListener("terminal.state", (e) => {
+    const data = JSON.parse(e.data);
+    const terminal = state.lane ? state.lane.terminal : null;
+    if (terminal && terminal.present) {
+      terminal.ready = data.connected;
+      renderHeader();
+    } else {
+      pollTerminal(); // a terminal new on this lane: ask what it is
+    }
+  });
+  source.addEventListener("printer.status", (e) => {
+    state.printer = { ...(state.printer || {}), present: true, ...JSON.parse(e.data) };
+    renderPrinter();
+  });
+  // A serial scanner's code (read by the server) goes where a keyboard-wedge scanner's digits
+  // + Enter would: the focused dialog field, or the barcode field, through the same handler.
+  source.addEventListener("scanner.code", (e) => typeScan(JSON.parse(e.data).code));
   state.events = source;
 }
 
 async function refreshLane() {
   state.lane = await api("GET", "/api/lane");
   renderHeader();
+}
+
+function typeScan(code) {
+  if (typeof code !== "string" || !code) return;
+  const target = document.activeElement;
+  if (dialogOpen()) {
+    if (target && target.tagName === "INPUT" && target.form) {
+      target.value = code;
+      target.form.requestSubmit();
+    }
+    return;
+  }
+  if ($("#sale-view").hidden) return;
+  $("#scan").value = code;
+  $("#scan-form").requestSubmit();
 }
 
 // -- selling -----------------------------------------------------------------------------------
@@ -304,6 +357,15 @@ const actions = {
     setSale(null);
     say("info", t("void.done", { receipt: voided.receipt_no }));
   },
+  async noSale() {
+    const approval = await askApproval(t("nosale.what"), true);
+    if (!approval) return;
+    const done = await api("POST", "/api/drawer/no-sale", approval);
+    const warning = done.device_warning;
+    if (warning) say("warn", pick(warning.zh, warning.en));
+    else if (!done.drawer_opened) say("warn", t("nosale.no_drawer"));
+    else say("info", t("nosale.done", { approver: approval.approver.username }));
+  },
   ret() {
     openReturn((kind, text, code) => say(kind, text, code));
   },
@@ -334,12 +396,13 @@ const actions = {
 const KEYS = {
   F1: "help", F2: "qty", F3: "remove", F4: "hold", F5: "recall", F6: "plu",
   F7: "receipt", F8: "void", F9: "ret", F10: "pay", "Alt+X": "xreport", "Alt+S": "closeShift", "Alt+N": "newSale",
+  "Alt+O": "noSale",
 };
 const BUTTONS = {
   "pay-button": "pay", "qty-button": "qty", "remove-line-button": "remove", "hold-button": "hold",
   "recall-button": "recall", "plu-button": "plu", "receipt-button": "receipt", "void-button": "void",
   "return-button": "ret", "xreport-button": "xreport", "close-shift-button": "closeShift",
-  "new-sale-button": "newSale", "help-button": "help",
+  "new-sale-button": "newSale", "help-button": "help", "no-sale-button": "noSale",
 };
 
 function keyName(event) {
