@@ -588,7 +588,7 @@ class UpdateRolloutTerminalRow(Base):
     __table_args__ = (_CLUSTERED,)
 
 
-# --- Web (issue 6): sessions, promotions admin (migration 0006) ---
+# --- Web (issue 6): sessions (migration 0006) ---
 
 
 class WebSessionRow(Base):
@@ -608,6 +608,3 @@ class WebSessionRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
-
-
-# --- Devices (issue 8): printers, drawer, customer display (migration 0007) ---

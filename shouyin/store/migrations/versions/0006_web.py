@@ -1,4 +1,4 @@
-"""web sessions and promotions admin (issue 6)
+"""web sessions: server-side sessions of the cashier and admin pages (issue 6)
 
 Revision ID: 0006
 Revises: 0005
