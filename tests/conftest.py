@@ -20,6 +20,10 @@ from sqlalchemy.engine import make_url
 from shouyin.store.engine import make_engine
 from shouyin.store.migrate import upgrade
 
+# Rich sizes tables to the terminal it detects, which differs between a shell, CI and pytest
+# workers; tests read table cells, so give every console one wide width.
+os.environ["COLUMNS"] = "200"
+
 PG_ADMIN_URL = os.environ.get(
     "SHOUYIN_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )

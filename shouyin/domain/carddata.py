@@ -21,6 +21,11 @@ _TRACK2: Final = re.compile(r"(?<![0-9])([0-9]{13,19})[=D][0-9]{4}[0-9A-Za-z]*")
 # number into one long run that fails the Luhn check and slips through.
 _DIGIT_RUN: Final = re.compile(r"(?<![0-9])[0-9]{13,19}(?![0-9])")
 _GROUPED_RUN: Final = re.compile(r"(?<![0-9])[0-9](?:[ -]?[0-9]){12,18}(?![0-9])")
+# shouyin's own ids (sale, payment, ecr_ref...) are uuid4 hex: 32 lowercase hex characters. About
+# one in 200 holds a Luhn-valid run of 13+ digits by chance ("…e481457288846355189d…"); masking
+# it would corrupt the id in the audit trail and the logs. A whole 32-character hex token can
+# never be a card number (at most 19 digits), so such tokens are left as they are.
+_HEX_ID: Final = re.compile(r"(?<![0-9A-Za-z])[0-9a-f]{32}(?![0-9A-Za-z])")
 
 
 def luhn_valid(number: str) -> bool:
@@ -57,12 +62,23 @@ def _mask_run(match: re.Match[str]) -> str:
 
 
 def scrub(text: str) -> str:
-    """Mask card data in free text: track-2 strings and Luhn-valid 13-19 digit numbers.
+    """Mask card data in free text: track-2 strings and Luhn-valid 13-19 digit numbers (but
+    never inside one of shouyin's 32-character hex ids).
 
     Returns:
         ``text`` with each card number replaced by its masked form and each track 2 by its
         masked PAN followed by ``=****``.
     """
+    if _HEX_ID.search(text):
+        pieces = _HEX_ID.split(text)
+        ids = _HEX_ID.findall(text)
+        return "".join(
+            _scrub_piece(piece) + (ids[i] if i < len(ids) else "") for i, piece in enumerate(pieces)
+        )
+    return _scrub_piece(text)
+
+
+def _scrub_piece(text: str) -> str:
     text = _TRACK2.sub(lambda m: mask_pan(m.group(1)) + "=****", text)
     text = _DIGIT_RUN.sub(_mask_run, text)
     return _GROUPED_RUN.sub(_mask_run, text)

@@ -53,3 +53,19 @@ def test_track_two_is_reduced_to_the_masked_pan(pan: str) -> None:
 def test_numbers_typed_with_spaces_are_caught() -> None:
     assert contains_card_data("4111 1111 1111 1111")
     assert not contains_card_data("receipt L01-000123 total 12.30")
+
+
+def test_a_hex_id_with_a_luhn_valid_digit_run_is_left_whole() -> None:
+    # A real uuid4 hex seen corrupted in the audit trail before ids were exempt.
+    sale_id = "35debd20e481457288846355189dfd66"
+    assert luhn_valid("481457288846355189")
+    assert scrub(f"sale:{sale_id}") == f"sale:{sale_id}"
+    assert not contains_card_data(sale_id)
+
+
+def test_a_card_number_next_to_a_hex_id_is_still_masked() -> None:
+    sale_id = "35debd20e481457288846355189dfd66"
+    text = f"sale {sale_id} card 6228480402564890018 again {sale_id}"
+    assert scrub(text) == f"sale {sale_id} card 622848*********0018 again {sale_id}"
+    # Glued to letters it is not an id: the run inside is masked as before.
+    assert scrub("x" + sale_id) != "x" + sale_id
