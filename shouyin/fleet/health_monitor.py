@@ -191,10 +191,17 @@ class HealthMonitor:
         now = self._clock()
         done: list[AlertRecord] = []
         with self._uow as uow:
-            ids = set(uow.health.terminal_ids())
-            ids |= {t.terminal_id for t in uow.terminals.list() if t.paired_at and not t.revoked_at}
-            for terminal_id in sorted(ids):
+            registry = uow.terminals.list()
+            # Whatever reported and every paired terminal is watched (one that never reported
+            # is silent since its pairing); a revoked one is no longer the store's concern: its
+            # alerts end instead of crying "no heartbeat" for ever.
+            revoked = {t.terminal_id for t in registry if t.revoked_at is not None}
+            watched = set(uow.health.terminal_ids())
+            watched |= {t.terminal_id for t in registry if t.paired_at}
+            for terminal_id in sorted(watched - revoked):
                 done.extend(self._apply(uow, terminal_id, now))
+            for terminal_id in sorted(watched & revoked):
+                done.extend(self._clear_all(uow, terminal_id, now))
             uow.health.prune(now - self._retention)
             uow.commit()
         return done
@@ -219,12 +226,13 @@ class HealthMonitor:
         latest = uow.health.latest(terminal_id)
         terminal = uow.terminals.get(terminal_id)
         recent = uow.health.samples(terminal_id, now - self.policy.cable_window)
+        heard_at = latest[0] if latest else (terminal.paired_at if terminal else None)
         conditions = evaluate(
             latest[1] if latest else None,
             recent,
             now=now,
             policy=self.policy,
-            last_heartbeat_at=latest[0] if latest else None,
+            last_heartbeat_at=heard_at,
             certificate_expires_at=terminal.certificate_expires_at if terminal else None,
         )
         active = uow.health.active_alerts(terminal_id)
@@ -244,6 +252,16 @@ class HealthMonitor:
             record = active[kind]
             uow.health.clear_alert(record.alert_id, now)
             logger.info("terminal %s: alert %s cleared", terminal_id, kind.value)
+            done.append(dataclasses.replace(record, cleared_at=now))
+        return done
+
+    def _clear_all(
+        self, uow: SqlHealthUnitOfWork, terminal_id: str, now: datetime
+    ) -> list[AlertRecord]:
+        done: list[AlertRecord] = []
+        for kind, record in uow.health.active_alerts(terminal_id).items():
+            uow.health.clear_alert(record.alert_id, now)
+            logger.info("terminal %s (revoked): alert %s cleared", terminal_id, kind.value)
             done.append(dataclasses.replace(record, cleared_at=now))
         return done
 

@@ -171,10 +171,17 @@ def test_samples_are_kept_for_trends_within_the_retention(engine: Engine) -> Non
     ]  # check at 150 min
 
 
-def test_a_storage_failure_never_reaches_the_link(engine: Engine) -> None:
+def test_a_storage_failure_never_reaches_the_link(
+    engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    from sqlalchemy import text
+
     monitor = HealthMonitor(engine)
-    engine.dispose()
-    monitor.on_link_event("x" * 50, health())  # too long for the column: logged, not raised
+    with engine.begin() as conn:  # the storage breaks under the monitor
+        conn.execute(text("DROP TABLE health_samples"))
+    monitor.on_link_event(T1, health())  # returns: the link's event loop goes on
+    failures = [r for r in caplog.records if "could not record its health" in r.getMessage()]
+    assert len(failures) == 1 and failures[0].exc_info is not None
 
 
 def test_the_monitor_loop_checks_until_stopped(engine: Engine) -> None:
@@ -202,3 +209,47 @@ def test_the_database_keeps_one_active_alert_per_kind(engine: Engine) -> None:
         repo.clear_alert(first.alert_id, START)
         repo.raise_alert(T1, condition, START)  # once cleared, it may be raised anew
     assert active(engine) == {AlertKind.PAPER_OUT}
+
+
+def _set_terminal(engine: Engine, terminal_id: str, **values: object) -> None:
+    from sqlalchemy import update
+
+    from shouyin.store.tables import TerminalRow
+
+    with engine.begin() as conn:
+        conn.execute(
+            update(TerminalRow).where(TerminalRow.terminal_id == terminal_id).values(**values)
+        )
+
+
+def test_a_revoked_terminal_stops_raising_and_its_alerts_end(engine: Engine) -> None:
+    clock = Clock()
+    register_terminal(
+        SqlTerminalUnitOfWork(make_session_factory(engine)), T1, lane_id="L01", now=START
+    )
+    _set_terminal(engine, T1, paired_at=START, state="paired")
+    monitor = HealthMonitor(engine, clock=clock)
+    monitor.on_link_event(T1, health(paper=PaperState.OUT))
+    clock.advance(5 * 60)
+    monitor.check()
+    assert active(engine) == {AlertKind.PAPER_OUT, AlertKind.NO_HEARTBEAT}
+    _set_terminal(engine, T1, revoked_at=clock.now, state="revoked")
+    clock.advance(60)
+    cleared = monitor.check()
+    assert {r.kind for r in cleared} == {AlertKind.PAPER_OUT, AlertKind.NO_HEARTBEAT}
+    assert active(engine) == set()
+    clock.advance(3600)
+    assert monitor.check() == []  # never again
+
+
+def test_a_paired_terminal_that_never_reports_raises_no_heartbeat(engine: Engine) -> None:
+    clock = Clock()
+    register_terminal(
+        SqlTerminalUnitOfWork(make_session_factory(engine)), T1, lane_id="L01", now=START
+    )
+    _set_terminal(engine, T1, paired_at=START, state="paired")
+    monitor = HealthMonitor(engine, clock=clock)
+    clock.advance(30)
+    assert monitor.check() == []  # within the heartbeat timeout of its pairing
+    clock.advance(60)
+    assert [r.kind for r in monitor.check()] == [AlertKind.NO_HEARTBEAT]
