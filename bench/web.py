@@ -114,7 +114,7 @@ async def _browser_scans(base_url: str, codes: list[str]) -> list[tuple[float, f
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
         try:
-            page = await browser.new_page()
+            page = await browser.new_page(bypass_csp=True)
             await page.goto(f"{base_url}/")
             await page.get_by_test_id("login-username").fill(username)
             await page.get_by_test_id("login-password").fill(password)

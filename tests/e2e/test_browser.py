@@ -83,7 +83,7 @@ def sign_in(page: Page, url: str, username: str, password: str) -> None:
 @pytest.fixture(scope="module")
 def cashier(demo: DemoRun, browser: Browser) -> Iterator[Page]:
     """Lane L01's cashier page, signed in as 李收银 with the shift open."""
-    context = browser.new_context(viewport=VIEWPORT)
+    context = browser.new_context(viewport=VIEWPORT, bypass_csp=True)
     page = context.new_page()
     page.set_default_timeout(WAIT_MS)
     page.goto(lane_url(demo, "L01"))
@@ -273,7 +273,7 @@ def test_a_return_needs_the_supervisor_and_a_wrong_password_is_refused(
 
 
 def test_lane_two_pays_by_card_over_the_serial_terminal(demo: DemoRun, browser: Browser) -> None:
-    context = browser.new_context(viewport=VIEWPORT)
+    context = browser.new_context(viewport=VIEWPORT, bypass_csp=True)
     page = context.new_page()
     page.set_default_timeout(WAIT_MS)
     sign_in(page, lane_url(demo, "L02"), "li", demo.state["users"]["li"]["password"])
@@ -305,7 +305,7 @@ def test_closing_the_shift_then_the_admin_reads_the_z_report(
     cashier.keyboard.press("Escape")
     expect(cashier.get_by_test_id("shift-float")).to_be_visible()  # next shift
 
-    admin = browser.new_context(viewport=VIEWPORT).new_page()
+    admin = browser.new_context(viewport=VIEWPORT, bypass_csp=True).new_page()
     admin.set_default_timeout(WAIT_MS)
     sign_in(
         admin, demo.state["web_url"] + "/admin", "admin", demo.state["users"]["admin"]["password"]
@@ -329,7 +329,7 @@ def test_closing_the_shift_then_the_admin_reads_the_z_report(
 def test_admin_pages_show_the_paired_terminals_and_the_sales(
     demo: DemoRun, browser: Browser
 ) -> None:
-    page = browser.new_context(viewport=VIEWPORT).new_page()
+    page = browser.new_context(viewport=VIEWPORT, bypass_csp=True).new_page()
     page.set_default_timeout(WAIT_MS)
     sign_in(
         page, demo.state["web_url"] + "/admin", "admin", demo.state["users"]["admin"]["password"]

@@ -101,7 +101,7 @@ def test_admin_page_pairs_a_terminal_and_draws_sales_by_hour(
     with playwright_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         try:
-            page = browser.new_page()
+            page = browser.new_page(bypass_csp=True)
             page.set_default_timeout(WAIT_MS)
             page.on("pageerror", lambda error: errors.append(str(error)))
             page.goto(f"{server.url}/admin")

@@ -106,7 +106,7 @@ def test_scanner_printer_warning_and_no_sale_on_the_cashier_page(lane: Lane) -> 
     with playwright_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         try:
-            page = browser.new_page()
+            page = browser.new_page(bypass_csp=True)
             page.set_default_timeout(WAIT_MS)
             page.on("pageerror", lambda error: errors.append(str(error)))
             page.goto(lane.url)
@@ -238,7 +238,7 @@ def test_the_terminal_chip_follows_the_link_without_waiting_for_the_poll(
         with playwright_api.sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
             try:
-                page = browser.new_page()
+                page = browser.new_page(bypass_csp=True)
                 page.set_default_timeout(WAIT_MS)
                 page.on("pageerror", lambda error: errors.append(str(error)))
                 page.goto(f"http://127.0.0.1:{port}")

@@ -89,3 +89,12 @@ def test_the_page_is_served_with_a_strict_content_security_policy(client: TestCl
     for asset in ["/static/js/cashier.js", "/static/cashier.css", "/static/i18n/en.json"]:
         assert client.get(asset).status_code == 200, asset
     assert client.get("/api/session").headers["cache-control"] == "no-store"
+
+
+def test_the_content_security_policy_allows_no_eval_and_no_inline_script(
+    lane_url: str,
+) -> None:
+    with TestClient(create_app(make_runtime(lane_url))) as client:
+        policy = client.get("/").headers["content-security-policy"]
+    script = next(p for p in policy.split(";") if p.strip().startswith("script-src"))
+    assert script.split() == ["script-src", "'self'"]
