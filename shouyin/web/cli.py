@@ -31,6 +31,10 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
         "en": "shouyin is serving at {url} (Ctrl-C to stop)",
     },
     "serve.stopped": {"zh": "已停止", "en": "Stopped"},
+    "serve.no_certificate": {
+        "zh": "没有服务器证书（{path}）：先运行 shouyin init",
+        "en": "No server certificate in {path}: run shouyin init first",
+    },
 }
 register(MESSAGES)
 
@@ -83,6 +87,13 @@ def serve(
     log_level: Annotated[
         str, typer.Option(help="log level of the server and uvicorn (the admin page keeps info)")
     ] = "info",
+    tls: Annotated[
+        bool,
+        typer.Option(
+            help="HTTPS with the store's server certificate (from `shouyin init`): use it when "
+            "the admin pages are opened from another PC; cookies are then Secure"
+        ),
+    ] = False,
 ) -> None:
     """Run the web server: cashier page at /, admin pages, API at /api (/api/openapi.json)."""
     import uvicorn
@@ -105,8 +116,18 @@ def serve(
     hook = hook_from_settings(settings, runtime.engine)
     if hook is not None:
         runtime.devices[settings.lane_id] = hook
-    app = create_app(runtime)
-    typer.echo(t("serve.url", url=url_for(bind, bind_port)))
+    tls_files: dict[str, Any] = {}
+    if tls:
+        from shouyin.link.keystore import KeyStore
+
+        keys = KeyStore(settings.keys_dir)
+        cert, key = keys.directory / KeyStore.SERVER_CERT, keys.directory / KeyStore.SERVER_KEY
+        if not (cert.exists() and key.exists()):
+            raise typer.BadParameter(t("serve.no_certificate", path=str(keys.directory)))
+        tls_files = {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
+    app = create_app(runtime, secure_cookies=tls)
+    url = url_for(bind, bind_port)
+    typer.echo(t("serve.url", url=url.replace("http://", "https://", 1) if tls else url))
     # uvicorn handles SIGINT/SIGTERM itself: it stops accepting, lets the lifespan close the
     # runtime (terminal links, engine), then returns here. Open event streams (every cashier
     # page has one) would hold the shutdown forever: they get a few seconds, then are cut.
@@ -118,5 +139,6 @@ def serve(
         log_config=uvicorn_log_config(),
         lifespan="on",
         timeout_graceful_shutdown=3,
+        **tls_files,
     )
     typer.echo(t("serve.stopped"))

@@ -78,3 +78,51 @@ def test_serve_answers_on_loopback_and_stops_cleanly_on_ctrl_c(
     finally:
         group.close()
     assert (tmp_path / "data" / "shouyin.db").exists()
+
+
+def test_serve_tls_uses_the_store_certificate_and_secure_cookies(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ssl
+
+    from typer.testing import CliRunner
+
+    from shouyin.cli import app
+
+    monkeypatch.setenv("SHOUYIN_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("SHOUYIN_LANGUAGE", "en")
+    monkeypatch.delenv("SHOUYIN_DATABASE_URL", raising=False)
+    initialised = CliRunner().invoke(app, ["init", "--password", "admin-secret-22"])
+    assert initialised.exit_code == 0, initialised.output
+    trust = ssl.create_default_context(cafile=str(tmp_path / "data" / "keys" / "ca.crt"))
+    port = free_port()
+    group = ProcessGroup(tmp_path)
+    try:
+        server = group.spawn("serve", ["serve", "--tls", "--port", str(port)])
+
+        async def main() -> None:
+            assert f"https://127.0.0.1:{port}/" in await server.line(30)
+            async with httpx.AsyncClient(base_url=f"https://127.0.0.1:{port}", verify=trust) as c:
+                for _ in range(300):  # bounded: until uvicorn listens
+                    try:
+                        await c.get("/api/openapi.json")
+                        break
+                    except httpx.TransportError:
+                        await asyncio.sleep(0.05)
+                else:
+                    raise AssertionError(f"serve never answered: {server.tail()}")
+                signed = await c.post(
+                    "/api/session", json={"username": "admin", "password": "admin-secret-22"}
+                )
+                assert signed.status_code == 200, signed.text
+                cookie = signed.headers["set-cookie"].lower()
+                assert "secure" in cookie and "httponly" in cookie
+            with pytest.raises(httpx.ConnectError):  # a client without the store CA refuses it
+                async with httpx.AsyncClient(verify=True) as stranger:
+                    await stranger.get(f"https://127.0.0.1:{port}/")
+            server.signal(signal.SIGINT)
+            assert await server.wait_exit(30) == 0, server.tail()
+
+        asyncio.run(main())
+    finally:
+        group.close()
