@@ -116,6 +116,12 @@ class DevicesHook:
         self.on_printer_status = on_printer_status
         self._status: PrinterStatus | None = None
         self._status_lock = threading.Lock()
+        # The customer display shows only the newest state: while one thread writes to it,
+        # later changes replace each other here instead of queueing (a slow or hung display
+        # must not pile up worker threads that printing and logins also need).
+        self._display_lock = threading.Lock()
+        self._display_next: SaleView | None = None
+        self._display_busy = False
 
     @property
     def has_printer(self) -> bool:
@@ -123,9 +129,29 @@ class DevicesHook:
         return self.devices.printer is not None
 
     def sale_changed(self, sale: SaleView) -> None:
-        """Show the last live item (its unit price and quantity) and the total."""
+        """Show the last live item (its unit price and quantity) and the total; when the display
+        is busy with an earlier change, leave this one for that thread and return at once."""
         if not self.devices.display_port:
             return
+        with self._display_lock:
+            self._display_next = sale
+            if self._display_busy:
+                return
+            self._display_busy = True
+        try:
+            while True:
+                with self._display_lock:
+                    latest, self._display_next = self._display_next, None
+                    if latest is None:
+                        self._display_busy = False
+                        return
+                self._show_sale(latest)
+        except BaseException:
+            with self._display_lock:
+                self._display_busy = False
+            raise
+
+    def _show_sale(self, sale: SaleView) -> None:
         live = sale.active_lines
         if live:
             last = live[-1]
