@@ -16,11 +16,17 @@ The rule behind every mapping: only an answer that *proves* the outcome settles 
 * A refund left without an answer (``timeout``, ``unreachable_host``, ``in_progress``) is
   unknown and is sent again with the same refund number; other failures are final.
 
+* An answer marked ``test`` (测试交易: the terminal answered from its test host or test journal)
+  proves nothing about a real transaction, whatever it says: every judge makes it ``unknown``
+  (condition ``test_mode``) — never an approval that completes a sale with no money taken, never
+  a decline or "not found" that releases it. The intent is asked again once test mode is over.
+
 Messages from the terminal are kept (scrubbed of anything that looks like a card number).
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
@@ -57,6 +63,10 @@ _DECLINES: Final = frozenset(
     {_C.DECLINED, _C.INSUFFICIENT_FUNDS, _C.INVALID_CARD, _C.INVALID_CODE, _C.WRONG_PIN, _C.REFUSAL}
 )
 _MAX_MESSAGE: Final = 200
+TEST_MODE: Final = "test_mode"
+"""The condition of a verdict on an answer marked ``test``."""
+
+logger = logging.getLogger(__name__)
 
 
 class VerdictKind(StrEnum):
@@ -113,6 +123,19 @@ def _verdict(
     return Verdict(kind, amount, acquirer, _condition(response), _text(response))
 
 
+def _test_answer(response: Response, what: str) -> Verdict | None:
+    """``unknown`` for an answer marked ``test`` (it speaks for the test journal only)."""
+    if not response.test:
+        return None
+    logger.warning(
+        "%s answer marked test (%s, %s): not about a real transaction, outcome still unknown",
+        what,
+        response.result.value,
+        _condition(response) or "-",
+    )
+    return Verdict(VerdictKind.UNKNOWN, condition=TEST_MODE, message="POS机处于测试模式")
+
+
 def unanswered(condition: str, message: str) -> Verdict:
     """The verdict for no answer at all (``condition`` says why: timeout, link lost...)."""
     return Verdict(VerdictKind.UNKNOWN, condition=condition, message=message)
@@ -120,6 +143,8 @@ def unanswered(condition: str, message: str) -> Verdict:
 
 def of_payment(response: PaymentResponse) -> Verdict:
     """What a Payment answer proves."""
+    if (test := _test_answer(response, "payment")) is not None:
+        return test
     if response.result is Result.SUCCESS:
         return _verdict(
             VerdictKind.APPROVED, response, amount=response.amount, acquirer=response.acquirer
@@ -143,6 +168,8 @@ _STATUS_KINDS: Final = {
 
 def of_status(response: TransactionStatusResponse, expected: TransactionKind) -> Verdict:
     """What a status answer proves about a transaction of kind ``expected``."""
+    if (test := _test_answer(response, "status")) is not None:
+        return test
     if response.result is not Result.SUCCESS or response.transaction is None:
         if response.error_condition is _C.NOT_FOUND:
             return _verdict(VerdictKind.FAILED, response)
@@ -161,6 +188,8 @@ def of_status(response: TransactionStatusResponse, expected: TransactionKind) ->
 
 def of_reversal(response: ReversalResponse) -> Verdict:
     """What an answer to a Reversal (冲正) proves: acknowledged, nothing to do, or ask again."""
+    if (test := _test_answer(response, "reversal")) is not None:
+        return test
     if response.result is Result.SUCCESS:
         return _verdict(VerdictKind.APPROVED, response, acquirer=response.acquirer)
     if response.result is Result.FAILURE and response.error_condition is _C.NOT_FOUND:
@@ -170,6 +199,8 @@ def of_reversal(response: ReversalResponse) -> Verdict:
 
 def of_void(response: ReversalResponse) -> Verdict:
     """What an answer to a void (撤销) proves: done, refused (original stands), or ask again."""
+    if (test := _test_answer(response, "void")) is not None:
+        return test
     if response.result is Result.SUCCESS:
         return _verdict(VerdictKind.APPROVED, response, acquirer=response.acquirer)
     if response.result is Result.PARTIAL or response.error_condition in (_C.BUSY, _C.IN_PROGRESS):
@@ -182,6 +213,8 @@ _REFUND_RETRY: Final = frozenset({_C.TIMEOUT, _C.UNREACHABLE_HOST, _C.IN_PROGRES
 
 def of_refund(response: RefundResponse) -> Verdict:
     """What a Refund answer proves (unknown ones are sent again with the same number)."""
+    if (test := _test_answer(response, "refund")) is not None:
+        return test
     if response.result is Result.SUCCESS:
         return _verdict(
             VerdictKind.APPROVED, response, amount=response.amount, acquirer=response.acquirer

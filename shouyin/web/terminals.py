@@ -7,7 +7,8 @@ For each lane served, the first paired terminal of that lane (by id) is the lane
 * network terminals dial in over TLS to one :class:`~shouyin.link.server.LinkServer` on
   ``settings.link_port`` (loopback only by default; see ``Settings.listen_addresses``). Because
   that server makes a terminal's endpoint only when the terminal connects, the orchestrator gets
-  a :class:`ServerTerminalPort` that looks the endpoint up at each call.
+  a :class:`ServerTerminalPort` that looks the endpoint up at each call, and whose
+  listeners (the orchestrator's test-mode watch) are put on the endpoint when it is made.
 
 Long-term keys come from the key ring in ``settings.keys_dir`` (passphrase from
 ``SHOUYIN_KEY_PASSPHRASE``). A terminal that cannot be served (no key, no store CA) is logged
@@ -33,7 +34,7 @@ from shouyin.fleet.health_store import AlertRecord
 from shouyin.fleet.keys import TerminalKeyRing, passphrase_from_env
 from shouyin.fleet.pairing import build_link_server, ecr_capabilities, ecr_identity
 from shouyin.fleet.registry import Terminal, TerminalState, list_terminals
-from shouyin.link.aio import LinkEndpoint, ProgressCallback
+from shouyin.link.aio import EventListener, LinkEndpoint, ProgressCallback
 from shouyin.link.errors import LocalProtocolError
 from shouyin.link.keystore import KeyStore
 from shouyin.link.messages import EventNotification, Request, Response
@@ -82,6 +83,21 @@ class ServerTerminalPort:
         return await self.server.wait_ready(
             self.terminal_id, 3600.0 if timeout is None else timeout
         )
+
+    def add_listener(self, listener: EventListener) -> None:
+        """Call ``listener(endpoint, event)`` for every event of the terminal's link: on the
+        endpoint the server made already, and on the one it makes when the terminal dials in
+        (the orchestrator's test-mode watch is attached before the terminal ever connected)."""
+        endpoint = self.server.endpoints.get(self.terminal_id)
+        if endpoint is not None:
+            endpoint.add_listener(listener)
+
+        def on_endpoint(terminal_id: str, made: LinkEndpoint) -> None:
+            # called only when the server makes an endpoint: never twice for the same one
+            if terminal_id == self.terminal_id:
+                made.add_listener(listener)
+
+        self.server.add_endpoint_listener(on_endpoint)
 
     async def request(
         self,

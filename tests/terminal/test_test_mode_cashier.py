@@ -89,7 +89,8 @@ def test_an_answer_marked_test_is_never_booked_as_a_payment(tmp_path: Path) -> N
             rig.app.test_mode.start(600)
             orchestrator.terminal_test_mode = False  # a stale view: the payment goes out
             outcome = await orchestrator.pay(sale_id, TenderKind.CARD, Money(5990))
-            assert outcome.state is IntentState.FAILED and not outcome.completed
+            # Never booked and never released: the intent waits (reversing) until test mode ends.
+            assert outcome.state is IntentState.REVERSING and not outcome.completed
             assert shop.get(sale_id).tenders == ()
             assert rig.acquirer.ledger == []  # the test host answered; no money moved
 
