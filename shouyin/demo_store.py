@@ -99,10 +99,15 @@ CARD_AMOUNTS: Final[dict[str, int]] = {
     "expired": 54,
     "wrong_pin": 55,
     "no_answer": 91,
+    "slow_customer": 33,
 }
-"""Card amounts (fen) at which the simulated customer presents a failing test card."""
-_CARDS: Final = {"wrong_pin": {"card": "pin", "pin": "wrong"}}
-READER_RULES: Final = tuple(
+"""Card amounts (fen) at which the simulated customer presents a failing test card (or, for
+``slow_customer``, a good card only after a few seconds: time to reload the cashier page)."""
+_CARDS: Final[dict[str, dict[str, object]]] = {
+    "wrong_pin": {"card": "pin", "pin": "wrong"},
+    "slow_customer": {"card": "approve", "delay": 4.0},
+}
+READER_RULES: Final[tuple[dict[str, object], ...]] = tuple(
     {"amount": fen, **_CARDS.get(name, {"card": name})} for name, fen in CARD_AMOUNTS.items()
 )
 

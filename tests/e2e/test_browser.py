@@ -233,6 +233,24 @@ def test_split_tender_cash_then_a_qr_payment_code(cashier: Page) -> None:
     next_customer(cashier)
 
 
+def test_a_page_reloaded_during_a_card_payment_shows_the_sale_completed(cashier: Page) -> None:
+    scan(cashier, CRISPS)
+    open_tender(cashier)
+    pay_cash(cashier, "4.17")
+    expect(cashier.get_by_test_id("tender-remaining")).to_have_text("¥0.33")
+    receipt = cashier.get_by_test_id("receipt-no").inner_text()
+    slow = f"{CARD_AMOUNTS['slow_customer'] / 100:.2f}"  # the customer takes 4 s to tap
+    cashier.get_by_test_id("tender-amount").fill(slow)
+    with cashier.expect_request(lambda request: request.url.endswith("/card")):
+        cashier.get_by_test_id("tender-card").click()
+    cashier.reload()  # the cashier reloads while the terminal waits for the card
+    expect(cashier.get_by_test_id("receipt-no")).to_have_text(receipt)  # the same sale, open
+    message = cashier.get_by_test_id("message")
+    expect(message).to_contain_text(f"交易完成，小票 {receipt}", timeout=20_000)
+    expect(cashier.get_by_test_id("tender-dialog")).to_be_hidden()
+    shoot(cashier, "reloaded-mid-payment")
+
+
 def _start_return(page: Page, receipt_no: str) -> None:
     page.keyboard.press("F9")
     expect(page.get_by_test_id("return-dialog")).to_be_visible()
@@ -292,11 +310,11 @@ def test_lane_two_pays_by_card_over_the_serial_terminal(demo: DemoRun, browser: 
 def test_closing_the_shift_then_the_admin_reads_the_z_report(
     cashier: Page, demo: DemoRun, browser: Browser
 ) -> None:
-    # Cash taken on L01 so far: 10.00 - 5.50 change + 2.00 + 3.50 - 3.50 returned = 6.50,
-    # on a float of 500.00: the drawer should hold 506.50.
+    # Cash taken on L01 so far: 10.00 - 5.50 change + 2.00 + 4.17 + 3.50 - 3.50 returned
+    # = 10.67, on a float of 500.00: the drawer should hold 510.67.
     cashier.keyboard.press("Alt+S")
     expect(cashier.get_by_test_id("input-dialog")).to_be_visible()
-    cashier.get_by_test_id("input-value").fill("506.50")
+    cashier.get_by_test_id("input-value").fill("510.67")
     cashier.keyboard.press("Enter")
     report = cashier.get_by_test_id("text-body")
     expect(report).to_contain_text("X")
@@ -318,9 +336,9 @@ def test_closing_the_shift_then_the_admin_reads_the_z_report(
     text = admin.get_by_test_id("report-text")
     expect(text).to_contain_text("日结报表 Z")
     expect(text).to_contain_text(re.compile(r"退货笔数\s+1\n"))
-    expect(text).to_contain_text(re.compile(r"银行卡\s+￥5\.75"))
+    expect(text).to_contain_text(re.compile(r"银行卡\s+￥6\.08"))  # 5.75 + the slow 0.33
     expect(text).to_contain_text(re.compile(r"扫码支付\s+￥6\.00"))
-    expect(text).to_contain_text(re.compile(r"实点现金\s+￥506\.50"))
+    expect(text).to_contain_text(re.compile(r"实点现金\s+￥510\.67"))
     expect(text).to_contain_text(re.compile(r"长短款\s+￥0\.00"))
     shoot(admin, "admin-z-report")
     admin.context.close()

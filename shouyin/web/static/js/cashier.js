@@ -202,6 +202,14 @@ function connectEvents() {
   const source = new EventSource("/api/events?lifetime=600");
   source.addEventListener("payment.progress", (e) => progress(JSON.parse(e.data)));
   source.addEventListener("lane.recovered", () => guarded(refreshLane));
+  // A payment finished while this page was not the one waiting for it (reloaded mid-payment,
+  // another tab): show the completed sale so that nobody charges the customer again.
+  source.addEventListener("sale.completed", (e) => guarded(async () => {
+    const done = JSON.parse(e.data);
+    if (!state.sale || state.sale.sale_id !== done.sale_id || state.sale.state === "completed") return;
+    setSale(await api("GET", `/api/sales/${done.sale_id}`));
+    say("info", t("sale.completed", { receipt: done.receipt_no }));
+  }));
   source.addEventListener("resync", () => guarded(async () => {
     await refreshLane();
     state.printer = await api("GET", "/api/lane/printer");
