@@ -18,7 +18,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from shouyin.config import Settings
-from shouyin.domain.audit import AuditOutcome, ChainVerifier
+from shouyin.domain.audit import AuditOutcome
 from shouyin.i18n import register, t
 
 __all__ = ["MESSAGES", "audit_app", "health_command", "mount"]
@@ -38,6 +38,13 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
     "audit.verify.no_checkpoint": {
         "zh": "警告：没有签名检查点，无法发现被截断的日志尾部",
         "en": "Warning: no signed checkpoint; a cut-off tail cannot be detected",
+    },
+    "audit.verify.no_checkpoint_fail": {
+        "zh": "失败：日志有 {entries} 条记录（或曾签过检查点）却没有签名检查点：检查点文件被删除，"
+        "或数据库来自别的机器。查明原因后可用 --no-checkpoint-ok 仅校验链",
+        "en": "FAILED: the log has {entries} entries (or was signed before) but no signed "
+        "checkpoint: the checkpoint file was removed, or the database comes from another "
+        "machine. Once you know why, --no-checkpoint-ok verifies the chain alone",
     },
     "audit.verify.bad": {
         "zh": "审计日志被篡改：发现 {count} 处问题",
@@ -105,21 +112,34 @@ def _engine(settings: Settings) -> Engine:
 
 
 @audit_app.command("verify")
-def audit_verify() -> None:
-    """Check every entry's hash and link, and the head against the signed checkpoint.
+def audit_verify(
+    no_checkpoint_ok: Annotated[
+        bool,
+        typer.Option(
+            "--no-checkpoint-ok",
+            help="accept a log without a signed checkpoint (a database restored onto a machine "
+            "without its key directory); a cut-off tail then goes unnoticed",
+        ),
+    ] = False,
+) -> None:
+    """Check every entry's hash and link, the head row, and the head against the signed checkpoint.
 
-    Exit code 0 when intact, 2 when tampering is found (each problem listed with its entry number).
+    Exit code 0 when intact, 2 when tampering is found (each problem listed with its entry number)
+    and 2 as well when the log has entries but no signed checkpoint exists (deleting the checkpoint
+    file must not hide a cut-off tail), unless ``--no-checkpoint-ok`` is given.
     """
-    from shouyin.store.audit_repo import CheckpointStore, SqlAuditLog
+    from shouyin.store.audit_repo import (
+        CHECKPOINT_KEY_FILE,
+        CheckpointStore,
+        SqlAuditLog,
+        verify_audit_log,
+    )
 
     settings = Settings()
     engine = _engine(settings)
-    checkpoint = CheckpointStore(settings.keys_dir).load()
-    verifier = ChainVerifier(checkpoint)
     try:
         with Session(engine) as session:
-            log = SqlAuditLog(session)
-            total = log.head()[0]
+            total = SqlAuditLog(session).head()[0]
             with Progress(
                 "[progress.description]{task.description}",
                 BarColumn(),
@@ -129,14 +149,23 @@ def audit_verify() -> None:
                 transient=True,
             ) as progress:
                 task = progress.add_task(t("audit.verify.progress"), total=total or None)
-                for entry in log.entries():
-                    verifier.feed(entry)
-                    progress.advance(task)
+                report = verify_audit_log(
+                    session,
+                    CheckpointStore(settings.keys_dir),
+                    on_entry=lambda _entry: progress.advance(task),
+                )
     finally:
         engine.dispose()
-    report = verifier.finish()
+    checkpoint = report.checkpoint
+    # A checkpoint key without a checkpoint means one was written once: its loss is suspicious
+    # even when the log is empty now (emptied, head row reset, checkpoint file removed).
+    signed_before = (settings.keys_dir / CHECKPOINT_KEY_FILE).exists()
+    missing = checkpoint is None and (report.entries > 0 or signed_before)
     if checkpoint is None:
         _err_console.print(t("audit.verify.no_checkpoint"))
+        if missing and not no_checkpoint_ok:
+            _err_console.print(t("audit.verify.no_checkpoint_fail", entries=report.entries))
+            raise typer.Exit(EXIT_TAMPERED)
     else:
         at = f"{checkpoint.at:%Y-%m-%d %H:%M:%S} UTC"
         _console.print(t("audit.verify.checkpoint", seq=checkpoint.seq, at=at))

@@ -21,7 +21,7 @@ from shouyin.domain.audit import AuditAction, AuditEvent, AuditOutcome, DetailVa
 from shouyin.domain.barcodes import Nomenclature
 from shouyin.domain.carddata import scrub
 from shouyin.domain.catalogue import lookup
-from shouyin.domain.errors import AuthError, InvalidCredentials, ShiftError
+from shouyin.domain.errors import AccountLocked, AuthError, InvalidCredentials, ShiftError
 from shouyin.domain.money import Money, total
 from shouyin.domain.promotions import Promotion
 from shouyin.domain.reports import Report, x_report, z_report
@@ -30,13 +30,16 @@ from shouyin.domain.sale import Sale
 from shouyin.domain.sale_lines import SaleLine, TenderKind
 from shouyin.domain.shift import NoSale, Shift
 from shouyin.domain.users import (
+    AUTH_FAILED,
     Action,
     Approval,
     PasswordHasher,
     Role,
     User,
     approve,
-    authenticate,
+    check_sign_in,
+    failed_sign_in,
+    signed_in,
 )
 from shouyin.store.uow import AbstractUnitOfWork
 
@@ -121,10 +124,41 @@ def create_user(
         return user
 
 
+def _check_password(
+    uow: AbstractUnitOfWork, hasher: PasswordHasher, user: User, password: str, now: datetime
+) -> AuthError | None:
+    """Check ``user``'s password and record the outcome in ``uow`` (not committed); return the
+    error to raise, or ``None`` on success.
+
+    A failure is counted atomically in the store (:meth:`count_failed_login`), not by saving
+    the user read before the (slow) password check, so that concurrent wrong passwords each
+    count; a success is written only if concurrent failures have not locked the account
+    meanwhile. The rules (how many failures, how long a lock) stay in the domain.
+    """
+    try:
+        if check_sign_in(user, password, hasher, now):
+            signed_in(user, password, hasher, now)
+            if uow.users.record_sign_in(user, now):
+                return None
+            # Concurrent failures locked the account (or it was disabled) meanwhile.
+            fresh = uow.users.get(user.user_id)
+            if fresh is not None and fresh.is_locked(now):
+                return AccountLocked(f"account locked until {fresh.locked_until:%Y-%m-%d %H:%M}")
+            return InvalidCredentials(AUTH_FAILED)
+        error = failed_sign_in(user, uow.users.count_failed_login(user.user_id, now), now)
+        if isinstance(error, AccountLocked) and user.locked_until is not None:
+            uow.users.lock_until(user.user_id, user.locked_until)
+        return error
+    except AuthError as refused:  # locked or disabled: nothing to count
+        return refused
+
+
 def login(
     uow: AbstractUnitOfWork, hasher: PasswordHasher, ctx: Context, username: str, password: str
 ) -> User:
     """Check a password; failures are counted (and may lock the account) even though they raise.
+
+    Concurrent wrong passwords each count (see :func:`_check_password`).
 
     Raises:
         InvalidCredentials: wrong user name or password (the message does not say which).
@@ -138,25 +172,22 @@ def login(
             hasher.hash(password)
             _audit(uow, ctx, AuditAction.LOGIN, username, f"user:{username}", outcome=failed)
             uow.commit()
-            raise InvalidCredentials("wrong user name or password")
-        try:
-            authenticate(user, password, hasher, ctx.clock())
-        except AuthError as error:
-            reason = type(error).__name__
-            _audit(
-                uow,
-                ctx,
-                AuditAction.LOGIN,
-                username,
-                f"user:{username}",
-                outcome=failed,
-                why=reason,
-            )
-            raise
-        finally:
-            uow.users.save(user)  # the failure counter and lock must persist
+            raise InvalidCredentials(AUTH_FAILED)
+        error = _check_password(uow, hasher, user, password, ctx.clock())
+        if error is None:
             uow.commit()
-        return user
+            return user
+        _audit(
+            uow,
+            ctx,
+            AuditAction.LOGIN,
+            username,
+            f"user:{username}",
+            outcome=failed,
+            why=type(error).__name__,
+        )
+        uow.commit()  # the failure counter and lock must persist
+        raise error
 
 
 def supervisor_approval(
@@ -171,7 +202,10 @@ def supervisor_approval(
     """A supervisor types their password at the lane to approve one action.
 
     Failed attempts count towards the approver's lockout and are committed even though this
-    raises, exactly like a failed login.
+    raises, exactly like a failed login. They are audited like one too: a ``user.login``
+    failure (so that ``audit list --action user.login --failures`` shows every wrong password,
+    wherever it was typed) with ``purpose="approval"`` and the action that was to be approved,
+    plus ``why`` (the error's name) when the user exists.
 
     Raises:
         InvalidCredentials, AccountLocked: for a wrong name or password.
@@ -179,11 +213,37 @@ def supervisor_approval(
     """
     with uow:
         approver = uow.users.get_by_username(username)
+        failed = AuditOutcome.FAILURE
+        target = f"user:{username}"
         if approver is None:
             hasher.hash(password)
-            raise InvalidCredentials("wrong user name or password")
+            _audit(
+                uow,
+                ctx,
+                AuditAction.LOGIN,
+                username,
+                target,
+                outcome=failed,
+                purpose="approval",
+                approving=action.value,
+            )
+            uow.commit()
+            raise InvalidCredentials(AUTH_FAILED)
         try:
             return approve(approver, password, action, hasher, ctx.clock())
+        except AuthError as error:
+            _audit(
+                uow,
+                ctx,
+                AuditAction.LOGIN,
+                username,
+                target,
+                outcome=failed,
+                why=type(error).__name__,
+                purpose="approval",
+                approving=action.value,
+            )
+            raise
         finally:
             uow.users.save(approver)
             uow.commit()

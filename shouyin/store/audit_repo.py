@@ -28,11 +28,12 @@ from __future__ import annotations
 import base64
 import builtins
 import contextlib
+import dataclasses
 import fcntl
 import json
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -50,15 +51,19 @@ from shouyin.domain.audit import (
     AuditError,
     AuditEvent,
     AuditOutcome,
+    ChainProblem,
     ChainReport,
     ChainVerifier,
     Checkpoint,
+    ProblemKind,
     chain_entry,
 )
 from shouyin.link.keystore import atomic_write
 from shouyin.store.tables import AuditEntryRow, AuditHeadRow, table
 
 __all__ = [
+    "CHECKPOINT_FILE",
+    "CHECKPOINT_KEY_FILE",
     "AuditFilter",
     "AuditLog",
     "CheckpointInvalid",
@@ -326,16 +331,58 @@ class CheckpointStore:
             return True
 
 
-def verify_audit_log(session: Session, checkpoints: CheckpointStore | None = None) -> ChainReport:
+def _head_problem(row_head: tuple[int, str], report: ChainReport) -> ChainProblem | None:
+    """What is wrong if the ``audit_head`` row is not the log's last entry (None if it is)."""
+    row_seq, row_hash = row_head
+    if (row_seq, row_hash) == (report.head_seq, report.head_hash):
+        return None
+    if row_seq > report.head_seq:
+        return ChainProblem(
+            report.head_seq + 1,
+            ProblemKind.TRUNCATED,
+            f"the log ends at entry {report.head_seq} but its head row records entry {row_seq}: "
+            f"entries {report.head_seq + 1}..{row_seq} were cut off",
+        )
+    return ChainProblem(
+        max(row_seq, 1),
+        ProblemKind.BROKEN_LINK,
+        f"the head row records entry {row_seq} ({row_hash[:16]}) but the log's last entry is "
+        f"{report.head_seq} ({report.head_hash[:16]}): entries were written or changed "
+        "outside the audit log",
+    )
+
+
+def verify_audit_log(
+    session: Session,
+    checkpoints: CheckpointStore | None = None,
+    *,
+    on_entry: Callable[[AuditEntry], None] | None = None,
+) -> ChainReport:
     """Verify the whole log in the database against the signed checkpoint (if any).
+
+    Besides the chain itself, the ``audit_head`` row (what the next append chains onto) must be
+    the last entry: a head row ahead of the log means a cut-off tail even without a checkpoint.
+
+    Args:
+        session: a session on the store's database (only read).
+        checkpoints: the signed checkpoint's store; None checks the chain alone.
+        on_entry: called after each entry is read (a progress bar).
 
     Raises:
         CheckpointInvalid: the checkpoint exists but is forged or damaged.
     """
     verifier = ChainVerifier(checkpoints.load() if checkpoints is not None else None)
-    for entry in SqlAuditLog(session).entries():
+    log = SqlAuditLog(session)
+    for entry in log.entries():
         verifier.feed(entry)
-    return verifier.finish()
+        if on_entry is not None:
+            on_entry(entry)
+    report = verifier.finish()
+    problem = _head_problem(log.head(), report)
+    if problem is None:
+        return report
+    problems = sorted((*report.problems, problem), key=lambda p: (p.seq, p.kind.value))
+    return dataclasses.replace(report, problems=tuple(problems))
 
 
 def append_audit(

@@ -175,10 +175,31 @@ def test_a_cut_off_tail_is_found_through_the_signed_checkpoint(
 ) -> None:
     checkpoints = CheckpointStore(tmp_path / "keys")
     fill(engine, 6, checkpoints)
-    with engine.begin() as conn:
+    with engine.begin() as conn:  # the head row moved back too: the chain alone looks intact
         conn.execute(delete(LOG).where(LOG.c.seq >= 5))
-        conn.execute(update(HEAD).values(seq=4))
+        kept = conn.execute(select(LOG.c.entry_hash).where(LOG.c.seq == 4)).scalar_one()
+        conn.execute(update(HEAD).values(seq=4, entry_hash=kept))
+    assert report_of(engine) == []
     assert report_of(engine, checkpoints) == [(5, ProblemKind.TRUNCATED.value)]
+
+
+def test_a_cut_off_tail_is_found_through_the_head_row_without_a_checkpoint(
+    engine: Engine,
+) -> None:
+    fill(engine, 6)
+    with engine.begin() as conn:  # the head row still records entry 6
+        conn.execute(delete(LOG).where(LOG.c.seq >= 5))
+    assert report_of(engine) == [(5, ProblemKind.TRUNCATED.value)]
+
+
+def test_a_head_row_that_is_not_the_last_entry_is_reported(engine: Engine) -> None:
+    fill(engine, 4)
+    with engine.begin() as conn:  # the head moved back: the next append would fork the chain
+        conn.execute(update(HEAD).values(seq=3))
+    assert report_of(engine) == [(3, ProblemKind.BROKEN_LINK.value)]
+    with engine.begin() as conn:  # right number, wrong hash
+        conn.execute(update(HEAD).values(seq=4, entry_hash="f" * 64))
+    assert report_of(engine) == [(4, ProblemKind.BROKEN_LINK.value)]
 
 
 def test_a_forged_checkpoint_is_refused(engine: Engine, tmp_path: Path) -> None:

@@ -13,13 +13,16 @@ optionally, terminal ports. Two ways to talk to it:
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy.engine import make_url
 
 from shouyin.config import Settings
 from shouyin.domain.money import Money
@@ -61,6 +64,14 @@ PROMOTIONS = (
 )
 
 
+def _scratch_data_dir(database_url: str) -> Path:
+    """A data directory of the test's own: beside its SQLite file, or a new temporary one."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite" and url.database:
+        return Path(url.database).parent / "data"
+    return Path(tempfile.mkdtemp(prefix="shouyin-web-"))
+
+
 def make_runtime(
     database_url: str,
     *,
@@ -82,7 +93,10 @@ def make_runtime(
         upgrade(engine)
     with engine.begin() as connection:
         write_products(connection, list(PRODUCTS))
-    settings = settings or Settings(database_url=database_url, lane_id=LANE)
+    # The runtime signs the audit checkpoint in settings.keys_dir: never the user's real one.
+    settings = settings or Settings(
+        database_url=database_url, lane_id=LANE, data_dir=_scratch_data_dir(database_url)
+    )
     extra: dict[str, Any] = {} if clock is None else {"clock": clock}
     runtime = LaneRuntime(
         settings,
