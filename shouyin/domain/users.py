@@ -54,6 +54,7 @@ from shouyin.domain.errors import (
 
 __all__ = [
     "APPROVAL_MAX_AGE",
+    "AUTH_FAILED",
     "LOCKOUT",
     "MAX_FAILED_LOGINS",
     "MIN_PASSWORD_LENGTH",
@@ -67,6 +68,10 @@ __all__ = [
     "authenticate",
     "can",
     "check_password_rules",
+    "check_sign_in",
+    "failed_sign_in",
+    "lock_deadline",
+    "signed_in",
     "unlock",
 ]
 
@@ -78,6 +83,9 @@ MIN_PASSWORD_LENGTH: Final = 8
 MAX_PASSWORD_LENGTH: Final = 128  # argon2 takes any length; a cap stops hashing megabytes
 PIN_LENGTH: Final = 6
 APPROVAL_MAX_AGE: Final = timedelta(minutes=5)
+AUTH_FAILED: Final = "wrong user name or password"
+"""The one message of every refused password check: unknown user, wrong password, disabled
+account. It must never say which, or sign-in becomes an oracle for which user names exist."""
 
 
 class Role(StrEnum):
@@ -273,10 +281,62 @@ class User:
         return self.locked_until is not None and now < self.locked_until
 
 
+def lock_deadline(failures: int, now: datetime) -> datetime | None:
+    """Until when an account is locked after ``failures`` consecutive failures (this one
+    included), or ``None`` while below :data:`MAX_FAILED_LOGINS`."""
+    return now + LOCKOUT if failures >= MAX_FAILED_LOGINS else None
+
+
+def check_sign_in(user: User, password: str, hasher: PasswordHasher, now: datetime) -> bool:
+    """Whether ``password`` is right, after the checks that come before it; counts nothing.
+
+    A lock that has expired is cleared in ``user`` (the counter starts afresh). The caller
+    counts a wrong password with :func:`failed_sign_in` (or, against concurrent attempts, with
+    an atomic counter in the store: see :func:`shouyin.lane.services.login`).
+
+    Raises:
+        AccountLocked: if the account is locked (the password is not even checked).
+        InvalidCredentials: for a disabled account.
+    """
+    if user.is_locked(now):
+        raise AccountLocked(f"account locked until {user.locked_until:%Y-%m-%d %H:%M}")
+    if user.locked_until is not None:
+        # The lock expired: start counting afresh.
+        user.locked_until = None
+        user.failed_logins = 0
+    if not user.active:
+        raise InvalidCredentials(AUTH_FAILED)
+    return hasher.verify(user.password_hash, password)
+
+
+def failed_sign_in(user: User, failures: int, now: datetime) -> AccountLocked | InvalidCredentials:
+    """Record in ``user`` that it now has ``failures`` consecutive failures, locking it at the
+    limit; return the error to raise (:class:`AccountLocked` when this failure locks it)."""
+    user.failed_logins = failures
+    logger.info("failed login %d for user %s", failures, user.user_id)
+    until = lock_deadline(failures, now)
+    if until is None:
+        return InvalidCredentials(AUTH_FAILED)
+    user.locked_until = until
+    logger.warning("user %s locked after %d failures", user.user_id, failures)
+    return AccountLocked(f"account locked until {until:%Y-%m-%d %H:%M}")
+
+
+def signed_in(user: User, password: str, hasher: PasswordHasher, now: datetime) -> None:
+    """Record a successful sign-in in ``user``: reset the counter, note the time and upgrade
+    a hash made with outdated parameters."""
+    user.failed_logins = 0
+    user.last_login_at = now
+    if hasher.needs_rehash(user.password_hash):
+        user.password_hash = hasher.hash(password)
+
+
 def authenticate(user: User, password: str, hasher: PasswordHasher, now: datetime) -> None:
     """Check a login attempt, counting failures and locking the account after too many.
 
     On success the counter is reset and, if the hash uses outdated parameters, it is upgraded.
+    This counts in ``user`` only: a caller that saves the whole user back loses failures made
+    concurrently; :func:`shouyin.lane.services.login` counts atomically in the store instead.
 
     Args:
         user: the account (mutated: counter, lock, hash upgrade, last login).
@@ -288,26 +348,9 @@ def authenticate(user: User, password: str, hasher: PasswordHasher, now: datetim
         AccountLocked: if the account is locked, or this failure locks it.
         InvalidCredentials: on a wrong password or a disabled account.
     """
-    if user.is_locked(now):
-        raise AccountLocked(f"account locked until {user.locked_until:%Y-%m-%d %H:%M}")
-    if user.locked_until is not None:
-        # The lock expired: start counting afresh.
-        user.locked_until = None
-        user.failed_logins = 0
-    if not user.active:
-        raise InvalidCredentials("invalid user name or password")
-    if not hasher.verify(user.password_hash, password):
-        user.failed_logins += 1
-        logger.info("failed login %d for user %s", user.failed_logins, user.user_id)
-        if user.failed_logins >= MAX_FAILED_LOGINS:
-            user.locked_until = now + LOCKOUT
-            logger.warning("user %s locked after %d failures", user.user_id, user.failed_logins)
-            raise AccountLocked(f"account locked until {user.locked_until:%Y-%m-%d %H:%M}")
-        raise InvalidCredentials("invalid user name or password")
-    user.failed_logins = 0
-    user.last_login_at = now
-    if hasher.needs_rehash(user.password_hash):
-        user.password_hash = hasher.hash(password)
+    if not check_sign_in(user, password, hasher, now):
+        raise failed_sign_in(user, user.failed_logins + 1, now)
+    signed_in(user, password, hasher, now)
 
 
 def unlock(user: User, by: User) -> None:

@@ -101,6 +101,7 @@ class FakeData:
 
     users: dict[str, User] = field(default_factory=dict)
     sales: dict[str, Sale] = field(default_factory=dict)
+    cash_tenders: dict[str, tuple[str, int]] = field(default_factory=dict)
     returns: dict[str, Return] = field(default_factory=dict)
     shifts: dict[str, Shift] = field(default_factory=dict)
     z_reports: dict[tuple[str, int], Report] = field(default_factory=dict)
@@ -114,6 +115,7 @@ class FakeData:
         return FakeData(
             users=dict(self.users),
             sales=dict(self.sales),
+            cash_tenders=dict(self.cash_tenders),
             returns=dict(self.returns),
             shifts=dict(self.shifts),
             z_reports=dict(self.z_reports),
@@ -163,6 +165,40 @@ class FakeUserRepository(_FakeRepository):
         _check_aware(user.locked_until, user.last_login_at)
         self._data.users[user.user_id] = replace(user)
 
+    def count_failed_login(self, user_id: str, now: datetime) -> int:
+        """Count one more failure (after clearing a lock expired by ``now``); the new count."""
+        _check_aware(now)
+        stored = self._data.users.get(user_id)
+        if stored is None:
+            raise LookupError(f"no user {user_id} to count a failure for")
+        if stored.locked_until is not None and stored.locked_until <= now:
+            stored = replace(stored, failed_logins=0, locked_until=None)
+        stored = replace(stored, failed_logins=stored.failed_logins + 1)
+        self._data.users[user_id] = stored
+        return stored.failed_logins
+
+    def lock_until(self, user_id: str, until: datetime) -> None:
+        """Lock the account until ``until`` (never shortening a lock already set)."""
+        _check_aware(until)
+        stored = self._data.users.get(user_id)
+        if stored is not None and (stored.locked_until is None or stored.locked_until < until):
+            self._data.users[user_id] = replace(stored, locked_until=until)
+
+    def record_sign_in(self, user: User, now: datetime) -> bool:
+        """Write a successful sign-in unless the account is disabled or locked at ``now``."""
+        _check_aware(now, user.last_login_at)
+        stored = self._data.users.get(user.user_id)
+        if stored is None or not stored.active or stored.is_locked(now):
+            return False
+        self._data.users[user.user_id] = replace(
+            stored,
+            failed_logins=0,
+            locked_until=None,
+            last_login_at=user.last_login_at,
+            password_hash=user.password_hash,
+        )
+        return True
+
     def list(self) -> builtins.list[User]:
         """Every user, by user name."""
         return [replace(u) for u in sorted(self._data.users.values(), key=lambda u: u.username)]
@@ -211,6 +247,34 @@ class FakeSaleRepository(_FakeRepository):
             if s.lane_id == lane_id and s.state is SaleState.HELD
         ]
         return [copy_sale(s) for s in sorted(found, key=lambda s: (s.opened_at, s.sale_id))]
+
+    def by_receipt(self, lane_id: str, receipt_no: str) -> Sale | None:
+        """The lane's sale with this receipt number, or None."""
+        for s in self._data.sales.values():
+            if s.lane_id == lane_id and s.receipt_no == receipt_no:
+                return copy_sale(s)
+        return None
+
+    def unfinished(self, shift_id: str) -> list[Sale]:
+        """The shift's sales still open, tendering or paid, oldest first."""
+        states = (SaleState.OPEN, SaleState.TENDERING, SaleState.PAID)
+        found = [
+            s for s in self._data.sales.values() if s.shift_id == shift_id and s.state in states
+        ]
+        return [copy_sale(s) for s in sorted(found, key=lambda s: (s.opened_at, s.sale_id))]
+
+    def cash_tender(self, tender_id: str) -> tuple[str, int] | None:
+        """The sale id and tender number recorded for the page's cash tender id, or None."""
+        return self._data.cash_tenders.get(tender_id)
+
+    def record_cash_tender(
+        self, tender_id: str, sale_id: str, tender_no: int, at: datetime
+    ) -> None:
+        """Record the page's id of a cash tender; Conflict if it is recorded already."""
+        _check_aware(at)
+        if tender_id in self._data.cash_tenders:
+            raise Conflict(f"cash tender id {tender_id} already recorded")
+        self._data.cash_tenders[tender_id] = (sale_id, tender_no)
 
 
 class FakeReturnRepository(_FakeRepository):

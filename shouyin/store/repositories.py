@@ -106,6 +106,24 @@ class UserRepository(Protocol):
         """
         ...
 
+    def count_failed_login(self, user_id: str, now: datetime) -> int:
+        """Count one more failed sign-in atomically (concurrent failures all count), after
+        clearing a lock expired by ``now``; return the new count.
+
+        Raises:
+            LookupError: if there is no such user.
+        """
+        ...
+
+    def lock_until(self, user_id: str, until: datetime) -> None:
+        """Lock the account until ``until`` (never shortening a lock already set)."""
+        ...
+
+    def record_sign_in(self, user: User, now: datetime) -> bool:
+        """Write a successful sign-in (counter reset, last login, password hash) unless the
+        account is disabled or locked at ``now``; return whether it was written."""
+        ...
+
     def list(self) -> list[User]:
         """Every user, by user name."""
         ...

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, RowMapping, select, update
@@ -96,6 +97,68 @@ class SqlUserRepository:
             raise Conflict(f"user name {user.username!r} is taken") from error
         if result.rowcount != 1:
             raise LookupError(f"no user {user.user_id} to save")
+
+    def count_failed_login(self, user_id: str, now: datetime) -> int:
+        """Count one more failed sign-in atomically and return the new count.
+
+        One ``UPDATE ... SET failed_logins = failed_logins + 1 ... RETURNING`` (after clearing a
+        lock that expired by ``now``, so that counting starts afresh), so that concurrent wrong
+        passwords each count: the row lock taken by the update serialises them (PostgreSQL
+        re-reads the row; SQLite takes its write lock). Whether the count locks the account is
+        the domain's decision (:func:`~shouyin.domain.users.lock_deadline`), written with
+        :meth:`lock_until`.
+
+        Raises:
+            LookupError: if there is no such user.
+        """
+        connection = self._session.connection()
+        connection.execute(
+            update(_U)
+            .where(_U.c.user_id == user_id, _U.c.locked_until <= now)
+            .values(failed_logins=0, locked_until=None)
+        )
+        count = connection.execute(
+            update(_U)
+            .where(_U.c.user_id == user_id)
+            .values(failed_logins=_U.c.failed_logins + 1)
+            .returning(_U.c.failed_logins)
+        ).scalar_one_or_none()
+        if count is None:
+            raise LookupError(f"no user {user_id} to count a failure for")
+        return int(count)
+
+    def lock_until(self, user_id: str, until: datetime) -> None:
+        """Lock the account until ``until`` (never shortening a lock already set)."""
+        self._session.connection().execute(
+            update(_U)
+            .where(
+                _U.c.user_id == user_id,
+                (_U.c.locked_until.is_(None)) | (_U.c.locked_until < until),
+            )
+            .values(locked_until=until)
+        )
+
+    def record_sign_in(self, user: User, now: datetime) -> bool:
+        """Write a successful sign-in (counter reset, last login, upgraded hash) unless the
+        account was locked at ``now`` meanwhile (by concurrent failures); return whether it
+        was written. Only these columns are written: a concurrent change of anything else
+        (role, active, a lock) is not overwritten.
+        """
+        result = self._session.connection().execute(
+            update(_U)
+            .where(
+                _U.c.user_id == user.user_id,
+                _U.c.active.is_(True),
+                (_U.c.locked_until.is_(None)) | (_U.c.locked_until <= now),
+            )
+            .values(
+                failed_logins=0,
+                locked_until=None,
+                last_login_at=user.last_login_at,
+                password_hash=user.password_hash,
+            )
+        )
+        return bool(result.rowcount == 1)
 
     def list(self) -> builtins.list[User]:
         """Every user, by user name."""

@@ -30,7 +30,7 @@ from shouyin.logs import PanScrubber
 from shouyin.web import api as api_package
 from shouyin.web import auth
 from shouyin.web.auth import CurrentUser, RuntimeDep
-from shouyin.web.errors import install_error_handlers
+from shouyin.web.errors import ApiError, install_error_handlers
 from shouyin.web.events import sse_stream
 from shouyin.web.runtime import LaneRuntime
 
@@ -50,6 +50,7 @@ events_router = APIRouter(prefix="/api", tags=["events"])
     responses={200: {"content": {"text/event-stream": {}}}},
 )
 async def events(
+    request: Request,
     user: CurrentUser,
     runtime: RuntimeDep,
     lifetime: Annotated[
@@ -58,13 +59,23 @@ async def events(
     all_lanes: Annotated[bool, Query(description="admins: every lane's events")] = False,
 ) -> StreamingResponse:
     """The signed-in user's live events: their lane's (payment progress, sale completed, ...)
-    and, for admins, admin events. Ends after ``lifetime`` seconds (``EventSource`` reconnects).
+    and, for admins, admin events. Ends after ``lifetime`` seconds (``EventSource`` reconnects),
+    and as soon as the session is gone (signed out, expired, account locked or disabled, role
+    changed): the session is checked again, without counting as activity, on every heartbeat
+    and before any event is sent.
     """
     lane_id = None if all_lanes and user.role is Role.ADMIN else user.lane_id
 
+    async def alive() -> bool:
+        try:
+            again = await auth.current_principal(request, runtime)
+        except ApiError:
+            return False
+        return again.session.token_hash == user.session.token_hash and again.role is user.role
+
     async def stream() -> AsyncIterator[str]:
         with runtime.bus.subscribe(lane_id, user.role) as subscription:
-            async for chunk in sse_stream(subscription, lifetime=lifetime):
+            async for chunk in sse_stream(subscription, lifetime=lifetime, alive=alive):
                 yield chunk
 
     return StreamingResponse(

@@ -8,9 +8,10 @@ Every error response is::
 ``message_en`` English. Library errors (:mod:`shouyin.domain.errors`, :mod:`shouyin.payments`,
 :mod:`shouyin.fleet`) are mapped to 4xx by their class, most specific first, in
 :data:`ERROR_MAP`; the library's own text (English, and scrubbed of card data where it could
-carry any) is kept as a detail. Input that fails validation is a 422 in the same shape. Nothing
-a user types may produce a 500: an unexpected exception is logged with its traceback and
-answered with a generic 500 that reveals nothing.
+carry any) is kept as a detail, except for refused sign-ins and approvals (:data:`NO_DETAIL`),
+whose answer must not reveal whether the user name exists. Input that fails validation is a
+422 in the same shape. Nothing a user types may produce a 500: an unexpected exception is
+logged with its traceback and answered with a generic 500 that reveals nothing.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from shouyin.lane.services import UnknownSale, UserExists
 from shouyin.payments import errors as payments
 from shouyin.web.runtime import NoTerminal
 
-__all__ = ["ERROR_MAP", "ApiError", "install_error_handlers"]
+__all__ = ["ERROR_MAP", "NO_DETAIL", "ApiError", "install_error_handlers"]
 
 logger = logging.getLogger(__name__)
 
@@ -179,6 +180,11 @@ ERROR_MAP: Final[Sequence[tuple[type[Exception], int, str, str, str]]] = (
 )
 
 
+NO_DETAIL: Final = (domain.InvalidCredentials, domain.AccountLocked)
+"""Errors answered without the library's text: a refused sign-in or approval says the same
+whether the user name exists or not (the text differed, and named the lock's end)."""
+
+
 def _body(code: str, zh: str, en: str, detail: str | None = None) -> dict[str, Any]:
     body: dict[str, Any] = {"error": code, "message": zh, "message_en": en}
     if detail:
@@ -208,7 +214,7 @@ async def _library_error(_: Request, error: Exception) -> JSONResponse:
     if mapped is None:  # not one of ours after all
         return await _unexpected(_, error)
     status, code, zh, en = mapped
-    detail = None if isinstance(error, ApiError) else str(error)
+    detail = None if isinstance(error, (ApiError, *NO_DETAIL)) else str(error)
     return error_response(status, code, zh, en, detail)
 
 

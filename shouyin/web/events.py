@@ -26,7 +26,7 @@ import json
 import logging
 import threading
 from collections import deque
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -216,11 +216,20 @@ def sse_format(number: int, kind: str, data: Mapping[str, Any]) -> str:
 
 
 async def sse_stream(
-    subscription: Subscription, *, lifetime: float, heartbeat: float = 15.0
+    subscription: Subscription,
+    *,
+    lifetime: float,
+    heartbeat: float = 15.0,
+    alive: Callable[[], Awaitable[bool]] | None = None,
 ) -> AsyncIterator[str]:
     """The SSE text of a subscription for at most ``lifetime`` seconds (the browser's
     ``EventSource`` reconnects by itself), with a comment line every ``heartbeat`` seconds so
     proxies and the browser keep the connection open.
+
+    ``alive`` (the web session check) is asked on every heartbeat tick and before every batch
+    of events is sent: once it says no (signed out, session expired, account locked or
+    disabled), the stream ends without sending what was queued, so an open stream never
+    outlives its session.
     """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + lifetime
@@ -231,6 +240,11 @@ async def sse_stream(
         if left <= 0:
             break
         items = await subscription.wait(min(heartbeat, left))
+        if alive is not None and not subscription.closed and not await alive():
+            logger.info(
+                "event stream of %s/%s ended: session gone", subscription.lane_id, subscription.role
+            )
+            return
         if subscription.dropped > dropped:
             dropped = subscription.dropped
             yield sse_format(0, "resync", {"dropped": dropped})
