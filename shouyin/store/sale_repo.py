@@ -30,6 +30,7 @@ from sqlalchemy import (
     RowMapping,
     bindparam,
     delete,
+    insert,
     literal_column,
     select,
 )
@@ -54,13 +55,21 @@ from shouyin.store.rows import (
     ref_row,
     row_update,
 )
-from shouyin.store.tables import SaleLineRow, SaleRow, SaleTenderRow, table
+from shouyin.store.tables import CashTenderIdRow, SaleLineRow, SaleRow, SaleTenderRow, table
 
 __all__ = ["SqlSaleRepository"]
 
 _S = table(SaleRow)
 _L = table(SaleLineRow)
 _T = table(SaleTenderRow)
+_C = table(CashTenderIdRow)
+
+# The states of a sale still being rung up or paid: literals, not bound parameters, so that the
+# partial index ix_sales_unfinished (same list) can be used.
+_UNFINISHED: tuple[ColumnElement[str], ...] = tuple(
+    literal_column(f"'{state.value}'")
+    for state in (SaleState.OPEN, SaleState.TENDERING, SaleState.PAID)
+)
 
 
 _HEADER_COLUMNS = (
@@ -321,6 +330,44 @@ class SqlSaleRepository:
         # The literal (not a bound parameter) lets the partial index ix_sales_held be used.
         where = (_S.c.lane_id == lane_id) & (_S.c.state == literal_column("'held'"))
         return self._load(where, _S.c.opened_at)
+
+    def by_receipt(self, lane_id: str, receipt_no: str) -> Sale | None:
+        """The lane's sale with this receipt number, or None (one index lookup: the unique
+        ``uq_sales_lane_id_receipt_no``)."""
+        where = (_S.c.lane_id == lane_id) & (_S.c.receipt_no == receipt_no)
+        found = self._load(where)
+        return found[0] if found else None
+
+    def unfinished(self, shift_id: str) -> list[Sale]:
+        """The shift's sales still open, tendering or paid (not held, completed or voided),
+        oldest first, from the partial index ``ix_sales_unfinished`` (not the shift's completed
+        sales)."""
+        where = (_S.c.shift_id == shift_id) & _S.c.state.in_(_UNFINISHED)
+        return self._load(where, _S.c.opened_at)
+
+    def cash_tender(self, tender_id: str) -> tuple[str, int] | None:
+        """The sale id and tender number recorded for the page's cash tender id, or None."""
+        conn = self._session.connection()
+        row = conn.execute(
+            select(_C.c.sale_id, _C.c.tender_no).where(_C.c.tender_id == tender_id)
+        ).first()
+        return None if row is None else (row.sale_id, row.tender_no)
+
+    def record_cash_tender(
+        self, tender_id: str, sale_id: str, tender_no: int, at: datetime
+    ) -> None:
+        """Record the page's id of a cash tender (in the caller's transaction, with the tender;
+        ``tender_no`` 0: the request completed a sale with nothing due).
+
+        Raises:
+            Conflict: the id is recorded already.
+        """
+        conn = self._session.connection()
+        values = {"tender_id": tender_id, "sale_id": sale_id, "tender_no": tender_no}
+        try:  # the transaction is unusable after a conflict: the caller rolls it back
+            conn.execute(insert(_C).values(**values, created_at=at))
+        except IntegrityError as error:
+            raise Conflict(f"cash tender id {tender_id} already recorded") from error
 
     def _load(self, where: ColumnElement[bool], order: Any = None) -> list[Sale]:
         conn = self._session.connection()

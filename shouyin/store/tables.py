@@ -53,6 +53,7 @@ REASON = 200
 KIND = 16
 
 _CLUSTERED = {"sqlite_with_rowid": False}
+_UNFINISHED_STATES = "state IN ('open', 'tendering', 'paid')"
 
 
 class Base(DeclarativeBase):
@@ -158,6 +159,14 @@ class SaleRow(Base):
             sqlite_where=text("state = 'held'"),
             postgresql_where=text("state = 'held'"),
         ),
+        # unfinished(shift_id): the few sales still open, tendering or paid, not the shift's
+        # thousands of completed ones (same rule: queries compare ``state`` with the literals).
+        Index(
+            "ix_sales_unfinished",
+            "shift_id",
+            sqlite_where=text(_UNFINISHED_STATES),
+            postgresql_where=text(_UNFINISHED_STATES),
+        ),
     )
 
 
@@ -211,6 +220,21 @@ class SaleTenderRow(Base):
     wallet: Mapped[str | None] = mapped_column(String(REF))
 
     __table_args__ = (_CLUSTERED,)
+
+
+class CashTenderIdRow(Base):
+    """The page's id of a cash tender, so that a repeated request (double Enter, a retry) takes
+    the cash once: ``tender_no`` is the tender it added (0: it completed a sale with nothing
+    due). Written in the same transaction as the tender."""
+
+    __tablename__ = "cash_tender_ids"
+
+    tender_id: Mapped[str] = mapped_column(String(ID), primary_key=True)
+    sale_id: Mapped[str] = mapped_column(
+        ForeignKey("sales.sale_id", ondelete="CASCADE"), index=True
+    )
+    tender_no: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 # -- returns ---------------------------------------------------------------------------------------

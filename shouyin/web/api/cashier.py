@@ -21,7 +21,6 @@ from shouyin.domain.errors import InactiveProduct, UnknownProduct
 from shouyin.domain.money import Money
 from shouyin.domain.sale import Sale
 from shouyin.domain.sale_lines import SaleLine
-from shouyin.domain.sale_states import SaleState
 from shouyin.lane import services
 from shouyin.store.uow import AbstractUnitOfWork
 from shouyin.web.api._common import (
@@ -50,7 +49,6 @@ __all__ = ["router"]
 
 router = APIRouter(prefix="/api", tags=["cashier"])
 
-_UNFINISHED = frozenset({SaleState.OPEN, SaleState.TENDERING, SaleState.PAID})
 RETURN_LOOKBACK = timedelta(days=90)
 """How far back a receipt number is looked up for a return."""
 
@@ -136,10 +134,7 @@ def _current_sale(runtime: LaneRuntime, lane_id: str) -> SaleOut | None:
         shift = uow.shifts.open_for_lane(lane_id)
         if shift is None:
             return None
-        unfinished = [
-            s for s in uow.sales.list_by_shift([shift.shift_id]) if s.state in _UNFINISHED
-        ]
-    unfinished.sort(key=lambda s: s.opened_at)
+        unfinished = uow.sales.unfinished(shift.shift_id)  # oldest first
     return of_sale(unfinished[-1]) if unfinished else None
 
 
@@ -257,17 +252,12 @@ async def by_receipt(
 ) -> SaleOut:
     """A sale of this lane by its receipt number (for a return), looked up over the last 90
     days."""
-    now = runtime.clock()
     uow = runtime.uow()
     with uow:
-        shifts = uow.shifts.list_for_day(
-            user.lane_id, now - RETURN_LOOKBACK, now + timedelta(days=1)
-        )
-        sales = uow.sales.list_by_shift([s.shift_id for s in shifts]) if shifts else []
-    for sale in sales:
-        if sale.receipt_no == receipt_no:
-            return of_sale(sale)
-    raise ApiError(404, "unknown_sale", "没有这笔交易", "No such sale")
+        sale = uow.sales.by_receipt(user.lane_id, receipt_no)
+    if sale is None or sale.opened_at < runtime.clock() - RETURN_LOOKBACK:
+        raise ApiError(404, "unknown_sale", "没有这笔交易", "No such sale")
+    return of_sale(sale)
 
 
 @router.get("/sales/{sale_id}", response_model=SaleOut, summary="A sale")

@@ -7,6 +7,11 @@ Card and QR payments go through the lane's
 a closed tab does not cancel it half way; its outcome is also published (``payment.outcome``).
 Cash is refused while a card/QR payment of the same sale is open (``payment_in_progress``).
 
+A cash request carries the page's id of the tender (``tender_id``, or an ``Idempotency-Key``
+header): the same request delivered twice (a double Enter, a retry after a lost answer) takes the
+cash once, and the repeat is answered with the sale as the first request left it. A sale whose
+items cost nothing (a free bag) is completed with ``POST /api/sales/{id}/complete``.
+
 A split tender is simply several tenders: cash for part, then card for the rest, or the
 reverse; the sale completes when nothing is left to pay. After completion the answer carries
 the receipt text; the lane's peripherals (if any) print it, open the drawer for cash and show
@@ -17,7 +22,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Header, Path
 from pydantic import BaseModel, Field
 
 from shouyin.domain.money import Money
@@ -27,9 +32,11 @@ from shouyin.domain.sale_lines import TenderKind
 from shouyin.domain.sale_states import SaleState
 from shouyin.domain.users import Action
 from shouyin.lane import services
+from shouyin.lane.services import Context
 from shouyin.payments.errors import PaymentInProgress
 from shouyin.payments.journal import IntentKind, IntentState
 from shouyin.payments.orchestrator import PaymentOutcome
+from shouyin.store.payment_repo import SqlPaymentUnitOfWork
 from shouyin.web.api._common import (
     Amount,
     ApproverIn,
@@ -62,6 +69,7 @@ __all__ = ["router"]
 router = APIRouter(prefix="/api", tags=["cashier"])
 
 EcrRef = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
+_TENDER_ID = r"^[A-Za-z0-9._:-]+$"
 
 
 # -- schemas ---------------------------------------------------------------------------------
@@ -69,6 +77,13 @@ class CashIn(BaseModel):
     """Cash handed over by the customer."""
 
     amount_fen: Amount
+    tender_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        pattern=_TENDER_ID,
+        description="the page's id of this tender: a repeat with the same id takes no more cash",
+    )
 
 
 class ElectronicIn(BaseModel):
@@ -231,29 +246,142 @@ async def _pay(
 
 
 # -- tenders ---------------------------------------------------------------------------------
+class _Repeat(Exception):
+    """A cash request whose tender id is recorded already: answered, never paid again."""
+
+
+def _no_open_payment(uow: SqlPaymentUnitOfWork, sale: Sale) -> None:
+    """Refuse cash while a card/QR payment (or its void) of the sale is unsettled in the journal
+    (inside the cash tender's transaction)."""
+    if any(
+        i.kind is IntentKind.PAYMENT and (i.is_open or i.state is IntentState.VOIDING)
+        for i in uow.payments.for_sale(sale.sale_id)
+    ):
+        raise PaymentInProgress(f"sale {sale.sale_id} has an unsettled card/QR payment")
+
+
+def _check_repeat(uow: SqlPaymentUnitOfWork, sale_id: str, tender_id: str) -> None:
+    """Raise ``_Repeat`` when the tender id is recorded for this sale (409 for another sale)."""
+    found = uow.sales.cash_tender(tender_id)
+    if found is None:
+        return
+    if found[0] != sale_id:
+        raise ApiError(
+            409,
+            "tender_id_reused",
+            "付款编号已用于另一笔交易",
+            "The tender id belongs to another sale",
+        )
+    raise _Repeat(tender_id)
+
+
+def _take_cash(
+    uow: SqlPaymentUnitOfWork,
+    ctx: Context,
+    sale_id: str,
+    tendered: Money,
+    tender_id: str | None,
+) -> Sale:
+    """Take cash and record its tender id in one transaction (``services.pay_cash`` plus the
+    id).
+
+    Raises:
+        _Repeat: the tender id is recorded already (nothing changed).
+    """
+    with uow:
+        if tender_id is not None:
+            _check_repeat(uow, sale_id, tender_id)
+        sale = services.get_sale(uow, sale_id)
+        _no_open_payment(uow, sale)
+        tender_no = sale.add_tender(TenderKind.CASH, tendered).tender_no
+        if not sale.remaining:
+            services.complete_paid_sale(uow, ctx, sale)
+        if tender_id is not None:
+            uow.sales.record_cash_tender(tender_id, sale_id, tender_no, ctx.clock())
+        uow.sales.save(sale)
+        uow.commit()
+        return sale
+
+
+def _repeated(runtime: LaneRuntime, sale: Sale) -> TenderResult:
+    """The answer to a repeated cash request: the sale as it stands, with no receipt printed,
+    no drawer opened and no event published again."""
+    completed = sale.state is SaleState.COMPLETED
+    return TenderResult(
+        sale=of_sale(sale),
+        completed=completed,
+        change=sale.change.fen,
+        receipt_text=receipt_text(runtime, sale) if completed else None,
+    )
+
+
 @router.post("/sales/{sale_id}/cash", response_model=TenderResult, summary="Take cash (现金)")
 async def pay_cash(
-    sale_id: SaleId, body: CashIn, user: Seller, runtime: RuntimeDep
+    sale_id: SaleId,
+    body: CashIn,
+    user: Seller,
+    runtime: RuntimeDep,
+    idempotency_key: Annotated[
+        str | None,
+        Header(alias="Idempotency-Key", min_length=1, max_length=64, pattern=_TENDER_ID),
+    ] = None,
 ) -> TenderResult:
     """Take cash (more than owed: change is due); refused while a card/QR payment of the sale
-    is open."""
-    load_sale(runtime, user, sale_id)
+    is open. A repeat of a request (same ``tender_id`` or ``Idempotency-Key``) takes no more
+    cash: it is answered with the sale as it stands."""
+    sale = load_sale(runtime, user, sale_id)
+    tender_id = body.tender_id or idempotency_key
     tendered = Money(body.amount_fen)
-    if runtime.has_terminal(user.lane_id):
-        sale = runtime.orchestrator(user.lane_id).pay_cash(sale_id, tendered)
-    else:
-        uow = runtime.uow()
-
-        def no_open_payment(sale: Sale) -> None:
-            if any(
-                i.kind is IntentKind.PAYMENT and i.is_open
-                for i in uow.payments.for_sale(sale.sale_id)
-            ):
-                raise PaymentInProgress(f"sale {sale.sale_id} has an unsettled card/QR payment")
-
-        sale = services.pay_cash(
-            uow, runtime.context(user.lane_id), sale_id, tendered, guard=no_open_payment
+    ctx = runtime.context(user.lane_id)
+    if sale.state is SaleState.OPEN and not sale.total_due and sale.active_lines:
+        raise ApiError(
+            409,
+            "nothing_due",
+            "应付 0 元，无需收款：请直接完成交易",
+            "Nothing is due: complete the sale without payment",
         )
+    # No await from the id's check to its record: no other request of this lane runs between.
+    try:
+        if runtime.has_terminal(user.lane_id):
+            if tender_id is not None:
+                with runtime.uow() as uow:
+                    _check_repeat(uow, sale_id, tender_id)
+            # The orchestrator also refuses cash while a card payment is under way in this
+            # process; the id is recorded right after, in the same step of the event loop.
+            sale = runtime.orchestrator(user.lane_id).pay_cash(sale_id, tendered)
+            if tender_id is not None:
+                record = runtime.uow()
+                with record:
+                    tender_no = sale.tenders[-1].tender_no
+                    record.sales.record_cash_tender(tender_id, sale_id, tender_no, ctx.clock())
+                    record.commit()
+        else:
+            sale = _take_cash(runtime.uow(), ctx, sale_id, tendered, tender_id)
+    except _Repeat:
+        return _repeated(runtime, load_sale(runtime, user, sale_id))
+    return await _finish(runtime, user, sale)
+
+
+@router.post(
+    "/sales/{sale_id}/complete", response_model=TenderResult, summary="Complete a free sale"
+)
+async def complete_sale(sale_id: SaleId, user: Seller, runtime: RuntimeDep) -> TenderResult:
+    """Complete a sale with nothing due (its items cost nothing), with no payment. A repeat on
+    the completed sale answers it as it stands (no second receipt, no drawer)."""
+    load_sale(runtime, user, sale_id)
+    uow = runtime.uow()
+    try:
+        with uow:
+            sale = services.get_sale(uow, sale_id)
+            if sale.state is SaleState.COMPLETED:
+                raise _Repeat(sale_id)
+            _no_open_payment(uow, sale)
+            # Sale.complete refuses a sale with something due or without items
+            services.complete_paid_sale(uow, runtime.context(user.lane_id), sale)
+            uow.sales.save(sale)
+            uow.commit()
+    except _Repeat:
+        return _repeated(runtime, load_sale(runtime, user, sale_id))
     return await _finish(runtime, user, sale)
 
 

@@ -12,6 +12,8 @@ const form = () => $("#tender-form");
 let ctx = null; // {sale, onSale, onDone, say}
 let mode = "cash"; // or "qr": Enter pays by QR with the scanned code
 let paying = false; // a card/QR payment is on the terminal
+let cashBusy = false; // a cash request is under way: Enter again sends nothing
+let cashAttempt = null; // {fen, id} of a cash request that got no answer: a retry reuses its id
 
 function field(testid) {
   return $(`[data-testid=${testid}]`, dialog());
@@ -41,6 +43,20 @@ function setBusy(busy) {
   field("payment-progress").hidden = !busy && !field("payment-steps").children.length;
   field("payment-abort").hidden = !busy;
   for (const id of ["tender-cash", "tender-card", "tender-qr"]) field(id).disabled = busy;
+}
+
+/** A fresh id for a cash tender (the server takes the cash once per id). */
+export function newTenderId() {
+  if (globalThis.crypto && typeof crypto.randomUUID === "function") return crypto.randomUUID();
+  const bytes = new Uint8Array(16);
+  crypto.getRandomValues(bytes);
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** The id of a cash request of `fen`: the unanswered attempt's for the same amount (a retry),
+ * a new one otherwise. */
+export function cashTenderId(attempt, fen) {
+  return attempt && attempt.fen === fen ? attempt.id : newTenderId();
 }
 
 /** A live step of the payment (from the event stream). */
@@ -87,11 +103,31 @@ function finished(result) {
 }
 
 async function payCash() {
+  if (cashBusy) return; // a double Enter while the first request is under way
   setError(null);
-  const fen = amountFen();
+  // Nothing due (free items): the sale is completed without payment
+  const free = ctx.sale.state === "open" && ctx.sale.total.fen === 0 && ctx.sale.remaining.fen === 0;
+  const fen = free ? 0 : amountFen();
   if (fen === null) return;
-  const result = await api("POST", `/api/sales/${ctx.sale.sale_id}/cash`, { amount_fen: fen });
-  finished(result);
+  const id = cashTenderId(cashAttempt, fen);
+  cashAttempt = { fen, id };
+  cashBusy = true;
+  for (const button of ["tender-cash", "tender-card", "tender-qr"]) field(button).disabled = true;
+  try {
+    const sale = ctx.sale.sale_id;
+    const result = free
+      ? await api("POST", `/api/sales/${sale}/complete`)
+      : await api("POST", `/api/sales/${sale}/cash`, { amount_fen: fen, tender_id: id });
+    cashAttempt = null;
+    finished(result);
+  } catch (error) {
+    // No answer (status 0): the cash may have been taken; a retry sends the same id.
+    if (!(error instanceof ApiError) || error.status !== 0) cashAttempt = null;
+    throw error;
+  } finally {
+    cashBusy = false;
+    if (!paying) for (const button of ["tender-cash", "tender-card", "tender-qr"]) field(button).disabled = false;
+  }
 }
 
 async function payTerminal(kind) {
@@ -131,6 +167,7 @@ async function run(work) {
  * completed one; `say` shows page messages. */
 export function openTender(sale, onSale, onDone, say) {
   ctx = { sale, onSale: (s) => { ctx.sale = s; onSale(s); }, onDone, say };
+  cashAttempt = null;
   const f = form();
   f.reset();
   f.classList.remove("finished");
@@ -150,11 +187,13 @@ export function wireTender() {
   const f = form();
   f.addEventListener("submit", (event) => {
     event.preventDefault();
-    if (paying) return;
+    if (paying || cashBusy) return;
     if (!field("tender-done").hidden) return hide(dialog());
     run(mode === "qr" ? () => payTerminal("qr") : payCash);
   });
-  field("tender-card").onclick = () => run(() => payTerminal("card"));
+  field("tender-card").onclick = () => {
+    if (!paying && !cashBusy) run(() => payTerminal("card"));
+  };
   field("tender-qr").onclick = () => {
     if (mode === "qr" && form().auth_code.value.trim()) run(() => payTerminal("qr"));
     else setQrMode(true);
@@ -171,7 +210,7 @@ export function wireTender() {
   dialog().addEventListener("keydown", (event) => {
     if (event.altKey && (event.key === "c" || event.key === "C")) {
       event.preventDefault();
-      if (!paying) run(() => payTerminal("card"));
+      if (!paying && !cashBusy) run(() => payTerminal("card"));
     } else if (event.altKey && (event.key === "q" || event.key === "Q")) {
       event.preventDefault();
       if (!paying) setQrMode(true);
