@@ -66,6 +66,7 @@ __all__ = [
     "User",
     "approve",
     "authenticate",
+    "authorise",
     "can",
     "check_password_rules",
     "check_sign_in",
@@ -367,7 +368,8 @@ def unlock(user: User, by: User) -> None:
 
 @dataclass(frozen=True, slots=True)
 class Approval:
-    """Proof that an approver allowed one action at one time. Made only by :func:`approve`.
+    """Proof that an approver allowed one action at one time. Made only by :func:`authorise`
+    (through :func:`approve`), after the approver's password was checked.
 
     Attributes:
         approver_id: the approver's user id (recorded on voids, refunds, no-sales).
@@ -407,6 +409,16 @@ def approve(
         PermissionDenied: if the approver's role may not perform ``action`` (every cashier).
     """
     authenticate(approver, password, hasher, now)
+    return authorise(approver, action, now)
+
+
+def authorise(approver: User, action: Action, now: datetime) -> Approval:
+    """The approval of ``action`` by ``approver``, whose password has just been checked (by
+    :func:`approve`, or by a service that records the check in its store atomically).
+
+    Raises:
+        PermissionDenied: if the approver's role may not perform ``action`` (every cashier).
+    """
     if not can(approver.role, action):
         raise PermissionDenied(f"{approver.username} ({approver.role}) may not approve {action}")
     return Approval(approver.user_id, approver.role, action, now)

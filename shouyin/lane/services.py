@@ -36,7 +36,7 @@ from shouyin.domain.users import (
     PasswordHasher,
     Role,
     User,
-    approve,
+    authorise,
     check_sign_in,
     failed_sign_in,
     signed_in,
@@ -229,24 +229,31 @@ def supervisor_approval(
             )
             uow.commit()
             raise InvalidCredentials(AUTH_FAILED)
-        try:
-            return approve(approver, password, action, hasher, ctx.clock())
-        except AuthError as error:
-            _audit(
-                uow,
-                ctx,
-                AuditAction.LOGIN,
-                username,
-                target,
-                outcome=failed,
-                why=type(error).__name__,
-                purpose="approval",
-                approving=action.value,
-            )
-            raise
-        finally:
-            uow.users.save(approver)
-            uow.commit()
+        # The password is checked like a login's (concurrent wrong passwords each count; see
+        # _check_password), then the role.
+        now = ctx.clock()
+        error = _check_password(uow, hasher, approver, password, now)
+        if error is None:
+            try:
+                approval = authorise(approver, action, now)
+            except AuthError as refused:
+                error = refused
+            else:
+                uow.commit()
+                return approval
+        _audit(
+            uow,
+            ctx,
+            AuditAction.LOGIN,
+            username,
+            target,
+            outcome=failed,
+            why=type(error).__name__,
+            purpose="approval",
+            approving=action.value,
+        )
+        uow.commit()
+        raise error
 
 
 # -- shifts -----------------------------------------------------------------------------------

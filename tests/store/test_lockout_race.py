@@ -16,7 +16,14 @@ import pytest
 from sqlalchemy import Engine
 
 from shouyin.domain.errors import AccountLocked, AuthError, InvalidCredentials
-from shouyin.domain.users import LOCKOUT, MAX_FAILED_LOGINS, PasswordHasher, Role, User
+from shouyin.domain.users import (
+    LOCKOUT,
+    MAX_FAILED_LOGINS,
+    Action,
+    PasswordHasher,
+    Role,
+    User,
+)
 from shouyin.lane import services
 from shouyin.store.uow import SqlUnitOfWork, make_session_factory
 
@@ -144,3 +151,52 @@ def test_counting_starts_afresh_after_a_lock_expires(
     assert user.locked_until is None
     assert services.login(new_uow(), FAST, later, "victim", PASSWORD).user_id == user.user_id
     assert stored(new_uow).failed_logins == 0
+
+
+def test_concurrent_wrong_approver_passwords_each_count_and_lock(
+    new_uow: Callable[[], SqlUnitOfWork],
+) -> None:
+    """The supervisor-approval dialog is a login too: simultaneous wrong passwords typed there
+    (from several lanes, or a script) must lock the supervisor like wrong logins do."""
+    make_victim(new_uow)
+    barrier = threading.Barrier(ATTEMPTS, timeout=30)
+    hasher = MeetingHasher(barrier.wait)
+    outcomes: list[str] = []
+    lock = threading.Lock()
+
+    def attempt(i: int) -> None:
+        try:
+            services.supervisor_approval(
+                new_uow(),
+                hasher,
+                ctx(),
+                username="victim",
+                password=f"wrong-guess-{i}",
+                action=Action.VOID_SALE,
+            )
+        except AuthError as error:
+            outcome = type(error).__name__
+        except Exception as error:  # a lock timeout etc. must fail the test, not vanish
+            outcome = f"ERROR {type(error).__name__}: {error}"
+        else:
+            outcome = "approved"
+        with lock:
+            outcomes.append(outcome)
+
+    threads = [threading.Thread(target=attempt, args=(i,)) for i in range(ATTEMPTS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    user = stored(new_uow)
+    assert user.failed_logins == ATTEMPTS
+    assert user.locked_until == NOW + LOCKOUT
+    assert sorted(outcomes) == sorted(
+        ["InvalidCredentials"] * (MAX_FAILED_LOGINS - 1)
+        + ["AccountLocked"] * (ATTEMPTS - MAX_FAILED_LOGINS + 1)
+    )
+    with pytest.raises(AccountLocked):  # the right password no longer approves anything
+        services.supervisor_approval(
+            new_uow(), FAST, ctx(), username="victim", password=PASSWORD, action=Action.VOID_SALE
+        )
