@@ -21,7 +21,13 @@ from shouyin.domain.audit import AuditAction, AuditEvent, AuditOutcome, DetailVa
 from shouyin.domain.barcodes import Nomenclature
 from shouyin.domain.carddata import scrub
 from shouyin.domain.catalogue import lookup
-from shouyin.domain.errors import AccountLocked, AuthError, InvalidCredentials, ShiftError
+from shouyin.domain.errors import (
+    AccountLocked,
+    AuthError,
+    InvalidCredentials,
+    PermissionDenied,
+    ShiftError,
+)
 from shouyin.domain.money import Money, total
 from shouyin.domain.promotions import Promotion
 from shouyin.domain.reports import Report, x_report, z_report
@@ -294,15 +300,29 @@ def current_shift(uow: AbstractUnitOfWork, ctx: Context) -> Shift:
     return shift
 
 
-def close_shift(uow: AbstractUnitOfWork, ctx: Context, counted_cash: Money) -> Shift:
-    """Close the lane's shift with the counted cash; the variance is on the returned shift."""
+def close_shift(
+    uow: AbstractUnitOfWork, ctx: Context, counted_cash: Money, *, by: User | None = None
+) -> Shift:
+    """Close the lane's shift with the counted cash; the variance is on the returned shift.
+
+    ``by`` (the signed-in user, when there is one) must be the shift's own cashier or a
+    supervisor/admin: the cash count is the cashier's accountability, another cashier must not
+    close it (and set its variance) for them.
+
+    Raises:
+        ShiftError: no open shift.
+        PermissionDenied: ``by`` is another cashier.
+    """
     with uow:
         shift = current_shift(uow, ctx)
+        if by is not None and by.user_id != shift.cashier_id and by.role is Role.CASHIER:
+            raise PermissionDenied(f"{by.username} may not close another cashier's shift")
         shift.close(counted_cash, ctx.clock())
         uow.shifts.save(shift)
         target = f"shift:{shift.shift_id}"
         counted = counted_cash.fen
-        _audit(uow, ctx, AuditAction.SHIFT_CLOSED, shift.cashier_id, target, counted_fen=counted)
+        actor = by.user_id if by is not None else shift.cashier_id
+        _audit(uow, ctx, AuditAction.SHIFT_CLOSED, actor, target, counted_fen=counted)
         uow.commit()
         return shift
 

@@ -239,3 +239,20 @@ def test_a_whole_day_at_the_lane_on_each_database(db_url: str) -> None:
             closed["shift"]["expected_cash"]["fen"]
             == 10_000 + 525 - returned.json()["return"]["refund"]["fen"]
         )
+
+
+def test_only_the_shifts_cashier_or_a_supervisor_closes_it(runtime: LaneRuntime) -> None:
+    from tests.web import OTHER_CASHIER
+
+    with TestClient(create_app(runtime)) as client:
+        login(client, CASHIER)
+        open_sale(client)
+        client.delete("/api/session")
+        login(client, OTHER_CASHIER, "L01")  # another cashier at the same lane
+        refused = client.post("/api/shift/close", json={"counted_cash_fen": 0})
+        assert refused.status_code == 403, refused.text
+        assert client.get("/api/lane").json()["shift"] is not None  # still open, no variance
+        client.delete("/api/session")
+        login(client, SUPERVISOR, "L01")
+        closed = client.post("/api/shift/close", json={"counted_cash_fen": 50_000})
+        assert closed.status_code == 200, closed.text

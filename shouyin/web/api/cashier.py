@@ -222,7 +222,7 @@ async def x_report(user: Seller, runtime: RuntimeDep) -> ReportOut:
 async def close_shift(body: CloseShiftIn, user: Seller, runtime: RuntimeDep) -> ShiftCloseOut:
     """Close the lane's shift with the counted cash; the answer has the variance."""
     ctx = runtime.context(user.lane_id)
-    shift = services.close_shift(runtime.uow(), ctx, Money(body.counted_cash_fen))
+    shift = services.close_shift(runtime.uow(), ctx, Money(body.counted_cash_fen), by=user.user)
     return ShiftCloseOut(shift=of_shift(shift), report_text=_x_text(runtime, user.lane_id))
 
 
