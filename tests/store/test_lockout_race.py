@@ -78,8 +78,22 @@ def stored(new_uow: Callable[[], SqlUnitOfWork]) -> User:
     return user
 
 
+def sign_in(uow: SqlUnitOfWork, hasher: PasswordHasher, password: str) -> None:
+    """The lane's login."""
+    services.login(uow, hasher, ctx(), "victim", password)
+
+
+def approve_void(uow: SqlUnitOfWork, hasher: PasswordHasher, password: str) -> None:
+    """The supervisor-approval dialog: a login too, which must lock the same way."""
+    services.supervisor_approval(
+        uow, hasher, ctx(), username="victim", password=password, action=Action.VOID_SALE
+    )
+
+
+@pytest.mark.parametrize("typed_at", [sign_in, approve_void], ids=["login", "approval"])
 def test_concurrent_wrong_passwords_each_count_and_lock(
     new_uow: Callable[[], SqlUnitOfWork],
+    typed_at: Callable[[SqlUnitOfWork, PasswordHasher, str], None],
 ) -> None:
     make_victim(new_uow)
     barrier = threading.Barrier(ATTEMPTS, timeout=30)
@@ -89,7 +103,7 @@ def test_concurrent_wrong_passwords_each_count_and_lock(
 
     def attempt(i: int) -> None:
         try:
-            services.login(new_uow(), hasher, ctx(), "victim", f"wrong-guess-{i}")
+            typed_at(new_uow(), hasher, f"wrong-guess-{i}")
         except AuthError as error:
             outcome = type(error).__name__
         except Exception as error:  # a lock timeout etc. must fail the test, not vanish
@@ -114,7 +128,7 @@ def test_concurrent_wrong_passwords_each_count_and_lock(
     )
     # Locked: even the right password is refused now.
     with pytest.raises(AccountLocked):
-        services.login(new_uow(), FAST, ctx(), "victim", PASSWORD)
+        typed_at(new_uow(), FAST, PASSWORD)
 
 
 def test_a_right_password_does_not_undo_a_lock_set_while_it_was_checked(
@@ -151,52 +165,3 @@ def test_counting_starts_afresh_after_a_lock_expires(
     assert user.locked_until is None
     assert services.login(new_uow(), FAST, later, "victim", PASSWORD).user_id == user.user_id
     assert stored(new_uow).failed_logins == 0
-
-
-def test_concurrent_wrong_approver_passwords_each_count_and_lock(
-    new_uow: Callable[[], SqlUnitOfWork],
-) -> None:
-    """The supervisor-approval dialog is a login too: simultaneous wrong passwords typed there
-    (from several lanes, or a script) must lock the supervisor like wrong logins do."""
-    make_victim(new_uow)
-    barrier = threading.Barrier(ATTEMPTS, timeout=30)
-    hasher = MeetingHasher(barrier.wait)
-    outcomes: list[str] = []
-    lock = threading.Lock()
-
-    def attempt(i: int) -> None:
-        try:
-            services.supervisor_approval(
-                new_uow(),
-                hasher,
-                ctx(),
-                username="victim",
-                password=f"wrong-guess-{i}",
-                action=Action.VOID_SALE,
-            )
-        except AuthError as error:
-            outcome = type(error).__name__
-        except Exception as error:  # a lock timeout etc. must fail the test, not vanish
-            outcome = f"ERROR {type(error).__name__}: {error}"
-        else:
-            outcome = "approved"
-        with lock:
-            outcomes.append(outcome)
-
-    threads = [threading.Thread(target=attempt, args=(i,)) for i in range(ATTEMPTS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
-    user = stored(new_uow)
-    assert user.failed_logins == ATTEMPTS
-    assert user.locked_until == NOW + LOCKOUT
-    assert sorted(outcomes) == sorted(
-        ["InvalidCredentials"] * (MAX_FAILED_LOGINS - 1)
-        + ["AccountLocked"] * (ATTEMPTS - MAX_FAILED_LOGINS + 1)
-    )
-    with pytest.raises(AccountLocked):  # the right password no longer approves anything
-        services.supervisor_approval(
-            new_uow(), FAST, ctx(), username="victim", password=PASSWORD, action=Action.VOID_SALE
-        )
